@@ -1,0 +1,232 @@
+"""The ledger's data model: users, accounts, categories, transactions, budgets.
+
+Sign convention: a transaction's ``amount`` is the change to its account's balance. Money
+leaving an account is negative, money arriving is positive; a credit card or loan therefore
+has a negative balance while money is owed. ``user_id`` is repeated on transactions so every
+query can be scoped to one user with an index, never by a join the caller might forget.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from decimal import Decimal
+
+from sqlalchemy import (
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from ledger.money import Cents
+
+
+class Base(DeclarativeBase):
+    """Declarative base shared by every ledger table."""
+
+
+class AccountKind(enum.StrEnum):
+    CHECKING = "checking"
+    SAVINGS = "savings"
+    CREDIT_CARD = "credit_card"
+    LOAN = "loan"
+    INVESTMENT = "investment"
+
+
+class CategoryKind(enum.StrEnum):
+    """Expense categories count towards spending, income categories towards income."""
+
+    EXPENSE = "expense"
+    INCOME = "income"
+
+
+class BudgetPeriod(enum.StrEnum):
+    MONTHLY = "monthly"
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.now())
+
+    accounts: Mapped[list[Account]] = relationship(back_populates="user")
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+    __table_args__ = (UniqueConstraint("user_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    kind: Mapped[AccountKind] = mapped_column(Enum(AccountKind, native_enum=False, length=20))
+    currency: Mapped[str] = mapped_column(String(3))
+    opening_balance: Mapped[Decimal] = mapped_column(Cents, default=Decimal("0.00"))
+    opened_on: Mapped[dt.date] = mapped_column(Date)
+    institution: Mapped[str | None] = mapped_column(String(80))
+    number_last4: Mapped[str | None] = mapped_column(String(4))
+
+    user: Mapped[User] = relationship(back_populates="accounts")
+
+
+class Category(Base):
+    """Two levels: a top-level group (``Food``) and its children (``Groceries``).
+
+    Names are unique per user across both levels, so a tool can address a category by name.
+    """
+
+    __tablename__ = "categories"
+    __table_args__ = (UniqueConstraint("user_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("categories.id", ondelete="CASCADE"))
+    kind: Mapped[CategoryKind] = mapped_column(Enum(CategoryKind, native_enum=False, length=10))
+
+    parent: Mapped[Category | None] = relationship(remote_side="Category.id")
+
+
+class Transaction(Base):
+    __tablename__ = "transactions"
+    __table_args__ = (
+        UniqueConstraint("account_id", "source_id"),
+        Index("ix_tx_user_date", "user_id", "date", "category_id", "amount"),
+        Index("ix_tx_account_date", "account_id", "date", "amount"),
+        Index("ix_tx_user_category_date", "user_id", "category_id", "date"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    date: Mapped[dt.date] = mapped_column(Date)
+    amount: Mapped[Decimal] = mapped_column(Cents)
+    currency: Mapped[str] = mapped_column(String(3))
+    payee: Mapped[str] = mapped_column(String(200))
+    memo: Mapped[str | None] = mapped_column(String(500))
+    category_id: Mapped[int | None] = mapped_column(
+        ForeignKey("categories.id", ondelete="SET NULL")
+    )
+    source_id: Mapped[str | None] = mapped_column(String(100))
+    """The bank's id (OFX FITID) or a stable hash of the row: re-imports are skipped by it."""
+    transfer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("transactions.id", ondelete="SET NULL")
+    )
+    """The other leg of a transfer between the user's own accounts; transfers are never
+    spending or income."""
+    is_transfer: Mapped[bool] = mapped_column(default=False)
+    import_id: Mapped[int | None] = mapped_column(
+        ForeignKey("import_batches.id", ondelete="CASCADE"), index=True
+    )
+    """The import that created this row (``None`` for manual entry and demo data)."""
+
+    account: Mapped[Account] = relationship()
+    category: Mapped[Category | None] = relationship()
+
+
+class Budget(Base):
+    __tablename__ = "budgets"
+    __table_args__ = (UniqueConstraint("user_id", "category_id", "period"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id", ondelete="CASCADE"))
+    period: Mapped[BudgetPeriod] = mapped_column(
+        Enum(BudgetPeriod, native_enum=False, length=10), default=BudgetPeriod.MONTHLY
+    )
+    amount: Mapped[Decimal] = mapped_column(Cents)
+
+    category: Mapped[Category] = relationship()
+
+
+class ImportBatch(Base):
+    """One imported file: recorded so that it can be reported on and undone."""
+
+    __tablename__ = "import_batches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    filename: Mapped[str] = mapped_column(String(255))
+    file_sha256: Mapped[str] = mapped_column(String(64))
+    file_format: Mapped[str] = mapped_column(String(10))
+    rows_read: Mapped[int] = mapped_column(default=0)
+    rows_added: Mapped[int] = mapped_column(default=0)
+    rows_skipped_duplicate: Mapped[int] = mapped_column(default=0)
+    rows_invalid: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.now())
+
+
+class CategoryRule(Base):
+    """A user's categorisation rule: payee pattern (and optional amount range) -> category."""
+
+    __tablename__ = "category_rules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    payee_pattern: Mapped[str] = mapped_column(String(200))
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id", ondelete="CASCADE"))
+    min_amount: Mapped[Decimal | None] = mapped_column(Cents)
+    max_amount: Mapped[Decimal | None] = mapped_column(Cents)
+
+
+class ApiToken(Base):
+    """A bearer token; only its SHA-256 is stored, so a database leak reveals no token."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str | None] = mapped_column(String(80))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.now())
+    revoked: Mapped[bool] = mapped_column(default=False)
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(200), default="New conversation")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.now())
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.now())
+
+
+class ConversationMessage(Base):
+    """One stored message: ``payload`` is the neutral message as JSON (tool calls included)."""
+
+    __tablename__ = "conversation_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[str] = mapped_column(String(12))
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.now())
+
+
+class Feedback(Base):
+    """Thumbs up/down on an answer, kept as material for new evaluation cases."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("conversation_messages.id", ondelete="CASCADE")
+    )
+    rating: Mapped[int]
+    """+1 for thumbs up, -1 for thumbs down."""
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.now())

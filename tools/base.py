@@ -1,0 +1,212 @@
+"""What a tool is: pydantic in, pydantic out, a context bound by the caller, and a registry.
+
+The user a tool reads is fixed in ``ToolContext`` by whoever calls the tool (the server, the
+CLI); no tool input model has a user field, so a model's output can never choose the user.
+Errors a model can repair (an unknown category, an end date before the start) come back as a
+structured ``ToolFailure`` naming the field and the allowed values, never as an exception.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from sqlalchemy.orm import Session, sessionmaker
+
+logger = logging.getLogger(__name__)
+
+In = TypeVar("In", bound=BaseModel)
+Out = TypeVar("Out", bound=BaseModel)
+
+VOCAB_KEY = "x-finchat-vocab"
+"""JSON-schema key on a field whose allowed values are the user's own names (see
+``Vocabulary``); schema export turns it into an ``enum`` for that user."""
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The names a user's tools accept, used for enums in schemas and for validation."""
+
+    accounts: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    product_types: tuple[str, ...] = ()
+
+    def values(self, kind: str) -> tuple[str, ...]:
+        return getattr(self, kind, ())
+
+
+@dataclass(frozen=True)
+class ToolContext:
+    """Everything a tool may use, bound by the caller for exactly one user."""
+
+    sessions: sessionmaker[Session]
+    user_id: int
+    today: dt.date
+    knowledge: Any = None
+    """A ``knowledge`` retriever (``product_lookup`` uses it); ``None`` where not loaded."""
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class ToolArgumentError(Exception):
+    """An argument the model can fix: raised inside a tool, returned as ``ToolFailure``."""
+
+    def __init__(self, field_name: str, message: str, allowed: list[str] | None = None):
+        super().__init__(message)
+        self.field_name = field_name
+        self.message = message
+        self.allowed = allowed
+
+
+class ToolFailure(BaseModel):
+    """A tool call that did not run, in a form the model can read and repair."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    error: str
+    """``invalid_arguments``, ``unknown_tool`` or ``tool_error``."""
+    message: str
+    field: str | None = None
+    allowed: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """The outcome of one call: exactly one of ``output`` and ``failure`` is set."""
+
+    name: str
+    output: BaseModel | None = None
+    failure: ToolFailure | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+    def to_dict(self) -> dict[str, Any]:
+        model = self.output if self.failure is None else self.failure
+        assert model is not None
+        return model.model_dump(mode="json")
+
+    def to_json(self) -> str:
+        """The text the model reads; Decimals stay exact strings."""
+        return json.dumps(self.to_dict(), ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class Tool(Generic[In, Out]):
+    """A typed tool: ``run`` validates raw arguments, calls ``fn`` and never raises."""
+
+    name: str
+    description: str
+    input_model: type[In]
+    output_model: type[Out]
+    fn: Callable[[ToolContext, In], Out]
+
+    def parameters_schema(self, vocabulary: Vocabulary | None = None) -> dict[str, Any]:
+        """The input JSON schema; fields naming the user's things become enums of them."""
+        schema = self.input_model.model_json_schema()
+        schema.pop("title", None)
+        for prop in schema.get("properties", {}).values():
+            _apply_vocabulary(prop, vocabulary)
+        return schema
+
+    def openai_schema(self, vocabulary: Vocabulary | None = None) -> dict[str, Any]:
+        """The tool as an OpenAI ``tools`` entry (``{"type": "function", ...}``)."""
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": self.parameters_schema(vocabulary),
+            },
+        }
+
+    def run(self, ctx: ToolContext, arguments: dict[str, Any] | str | None) -> ToolResult:
+        """Validate ``arguments`` (a dict or the raw JSON a model sent) and run the tool."""
+        try:
+            raw = json.loads(arguments) if isinstance(arguments, str) else (arguments or {})
+        except json.JSONDecodeError as exc:
+            return self._fail("invalid_arguments", f"arguments are not valid JSON: {exc.msg}")
+        try:
+            params = self.input_model.model_validate(raw)
+        except ValidationError as exc:
+            return self._fail(*_describe_validation_error(exc))
+        try:
+            return ToolResult(self.name, output=self.fn(ctx, params))
+        except ToolArgumentError as exc:
+            return ToolResult(
+                self.name,
+                failure=ToolFailure(
+                    error="invalid_arguments",
+                    message=exc.message,
+                    field=exc.field_name,
+                    allowed=exc.allowed,
+                ),
+            )
+        except Exception:  # a bug or a database fault: the turn goes on, details stay in logs
+            logger.exception("tool %s failed", self.name)
+            return self._fail("tool_error", f"{self.name} failed; try again or rephrase")
+
+    def _fail(self, error: str, message: str, field_name: str | None = None) -> ToolResult:
+        failure = ToolFailure(error=error, message=message, field=field_name)
+        return ToolResult(self.name, failure=failure)
+
+
+def _apply_vocabulary(prop: dict[str, Any], vocabulary: Vocabulary | None) -> None:
+    kind = prop.pop(VOCAB_KEY, None)
+    if kind is None or vocabulary is None or not vocabulary.values(kind):
+        return
+    names = list(vocabulary.values(kind))
+    if "anyOf" in prop:  # Optional[str]: constrain the string branch
+        for branch in prop["anyOf"]:
+            if branch.get("type") == "string":
+                branch["enum"] = names
+    else:
+        prop["enum"] = names
+
+
+def _describe_validation_error(exc: ValidationError) -> tuple[str, str, str | None]:
+    first = exc.errors()[0]
+    field_name = ".".join(str(part) for part in first["loc"]) or None
+    where = f"{field_name}: " if field_name else ""
+    return "invalid_arguments", f"{where}{first['msg']}", field_name
+
+
+class ToolRegistry:
+    """The tools an agent may call; shared by the agent, the server and the CLI."""
+
+    def __init__(self, tools: list[Tool[Any, Any]] | None = None):
+        self._tools: dict[str, Tool[Any, Any]] = {}
+        for tool in tools or []:
+            self.add(tool)
+
+    def add(self, tool: Tool[Any, Any]) -> None:
+        if tool.name in self._tools:
+            raise ValueError(f"tool {tool.name!r} is registered twice")
+        self._tools[tool.name] = tool
+
+    def get(self, name: str) -> Tool[Any, Any] | None:
+        return self._tools.get(name)
+
+    def __iter__(self) -> Iterator[Tool[Any, Any]]:
+        return iter(self._tools.values())
+
+    def names(self) -> list[str]:
+        return list(self._tools)
+
+    def run(self, ctx: ToolContext, name: str, arguments: dict[str, Any] | str | None) -> ToolResult:
+        """Run tool ``name``; an unknown name is a failure the model can read, not an error."""
+        tool = self.get(name)
+        if tool is None:
+            failure = ToolFailure(
+                error="unknown_tool", message=f"no tool named {name!r}", allowed=self.names()
+            )
+            return ToolResult(name, failure=failure)
+        return tool.run(ctx, arguments)
+
+    def openai_schemas(self, vocabulary: Vocabulary | None = None) -> list[dict[str, Any]]:
+        return [tool.openai_schema(vocabulary) for tool in self]
