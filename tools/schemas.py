@@ -232,6 +232,15 @@ ProductType = Literal[
 class ProductLookupInput(_Input):
     query: str = Field(min_length=2, max_length=500, description="What to look for.")
     product_type: ProductType | None = Field(None, description="Only this type of product.")
+    fee_free: bool | None = Field(
+        None,
+        description="true: only products without a monthly or annual fee; false: only with one.",
+    )
+    max_min_deposit: Decimal | None = Field(
+        None,
+        ge=0,
+        description="Only products that can be opened with this amount (minimum deposit <= it).",
+    )
     top_k: int = Field(5, ge=1, le=20)
 
 
