@@ -58,3 +58,6 @@ def _has_data(target: str) -> bool:
             return bool(session.scalar(select(func.count()).select_from(User)))
     finally:
         engine.dispose()
+
+
+COMMANDS: tuple[click.Command, ...] = (demo_command,)

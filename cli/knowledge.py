@@ -146,3 +146,6 @@ def search(
             click.style(f"{rank}. [{hit.doc_id}] {where}", bold=True) + f"  ({hit.score:.4f})"
         )
         click.echo("   " + hit.text.replace("\n", "\n   "))
+
+
+COMMANDS: tuple[click.Command, ...] = (knowledge,)
