@@ -1,7 +1,7 @@
 """Model backends and the factory that picks one from ``Settings.model``.
 
-Backends are imported inside the factory: the offline planner loads an embedding model and
-the ``openai`` SDK is sizeable, and a process only ever needs the one it was configured with.
+Backends are imported inside the factory: the ``openai`` SDK is sizeable and a process only
+ever needs the one backend it was configured with.
 """
 
 from __future__ import annotations
