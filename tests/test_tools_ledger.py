@@ -12,6 +12,7 @@ import pytest
 
 from tools import default_registry
 from tools.base import ToolContext, ToolFailure
+from tools.ledger_tools import _previous_period
 from tools.profile import load_profile
 
 if TYPE_CHECKING:
@@ -415,3 +416,21 @@ def test_default_registry_offers_the_ledger_tools_and_product_lookup() -> None:
     assert default_registry().names() == ["get_balance", "spending_breakdown", "cash_flow",
                                           "budget_projection", "list_transactions",
                                           "product_lookup"]
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "expected"),
+    [
+        ("2026-03-01", "2026-03-31", ("2026-02-01", "2026-02-28")),
+        ("2026-10-01", "2026-10-20", ("2026-09-01", "2026-09-20")),
+        ("2024-03-01", "2024-03-30", ("2024-02-01", "2024-02-29")),
+        ("2026-07-01", "2026-09-30", ("2026-04-01", "2026-06-30")),
+        ("2026-01-01", "2026-12-31", ("2025-01-01", "2025-12-31")),
+        ("2026-10-11", "2026-10-20", ("2026-10-01", "2026-10-10")),
+    ],
+)
+def test_previous_period_is_the_one_a_person_means(
+    start: str, end: str, expected: tuple[str, str]
+) -> None:
+    got = _previous_period(dt.date.fromisoformat(start), dt.date.fromisoformat(end))
+    assert (got[0].isoformat(), got[1].isoformat()) == expected

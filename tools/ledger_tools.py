@@ -106,12 +106,20 @@ def _calendar_months(start: dt.date, end: dt.date) -> list[str]:
 
 
 def _previous_period(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
-    """The period just before: the same number of whole months when the period is whole
-    months (so March compares with February), otherwise the same number of days."""
-    if start.day == 1 and end == _month_end(end):
+    """The period just before, as a person means it.
+
+    A period starting on the 1st moves back by the months it touches, so March compares with
+    February and October 1-20 (month to date) with September 1-20, not with the twenty days
+    before October 1. Any other period compares with the same number of days just before it.
+    """
+    if start.day == 1:
         months = (end.year - start.year) * 12 + end.month - start.month + 1
         previous_start = _add_months(start, -months)
-        return previous_start, start - dt.timedelta(days=1)
+        if end == _month_end(end):
+            return previous_start, start - dt.timedelta(days=1)
+        earlier_month = _add_months(_month_start(end), -months)
+        same_day = earlier_month + dt.timedelta(days=end.day - 1)
+        return previous_start, min(same_day, _month_end(earlier_month))
     length = end - start
     previous_end = start - dt.timedelta(days=1)
     return previous_end - length, previous_end
