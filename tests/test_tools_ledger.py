@@ -412,10 +412,10 @@ def test_profile_describes_the_users_ledger(ledger_db: LedgerDB) -> None:
                                          "Shopping"]
 
 
-def test_default_registry_offers_the_ledger_tools_and_product_lookup() -> None:
+def test_default_registry_offers_the_ledger_tools_recurring_and_product_lookup() -> None:
     assert default_registry().names() == ["get_balance", "spending_breakdown", "cash_flow",
                                           "budget_projection", "list_transactions",
-                                          "product_lookup"]
+                                          "recurring_payments", "product_lookup"]
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from tools.ledger_tools import (
     spending_breakdown_tool,
 )
 from tools.products import product_lookup_tool
+from tools.recurring import recurring_payments_tool
 from tools.profile import UserProfile, load_profile
 
 __all__ = [
@@ -39,13 +40,15 @@ __all__ = [
     "list_transactions_tool",
     "load_profile",
     "product_lookup_tool",
+    "recurring_payments_tool",
     "spending_breakdown_tool",
 ]
 
 
 def default_registry() -> ToolRegistry:
-    """A fresh registry of the built-in tools: the five ledger tools, then ``product_lookup``.
+    """A fresh registry of the built-in tools: the ledger tools, ``recurring_payments`` and
+    ``product_lookup``.
 
     Fresh on every call, so a caller adding its own tools never changes another's registry.
     """
-    return ToolRegistry([*LEDGER_TOOLS, product_lookup_tool])
+    return ToolRegistry([*LEDGER_TOOLS, recurring_payments_tool, product_lookup_tool])

@@ -1,0 +1,158 @@
+"""CSV import throughput into SQLite, against raw ``sqlite3.executemany`` of the same rows.
+
+    /tmp/venv1/bin/python bench/bench_import.py [--rows 200000]
+
+Generates a deterministic bank-style CSV (DD/MM/YYYY dates, decimal amounts, noisy card
+descriptors from a few hundred merchants), imports it with ``import_path`` into a fresh SQLite
+file (detection, parsing, payee cleaning, hashing, de-duplication, categorisation lookup, one
+transaction), then inserts the very rows that import stored into another fresh file with raw
+``sqlite3`` ``executemany`` in one transaction: the floor any importer has to pay. It also
+times a re-import of the same file under another name (every row a duplicate). Prints rows
+per second for each and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import random
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from ledger.db import create_schema, make_engine, session_factory
+from ledger.importing import ImportOptions, import_path
+from ledger.importing.csv_reader import CsvOptions, read_csv
+from ledger.importing.records import ImportLimits
+from ledger.users import create_user
+
+_MERCHANTS = [
+    "TESCO STORES {n}", "SAINSBURYS S/MKTS", "AMZN Mktp UK*{ref}", "SQ *BLUE BOTTLE",
+    "PRET A MANGER", "TFL TRAVEL CH", "UBER *TRIP", "NETFLIX.COM", "SPOTIFY P{ref}",
+    "CARD PAYMENT TO COSTA COFFEE", "SHELL {n}", "BOOTS {n}", "WAITROSE {n}", "LIDL GB LONDON",
+]
+_COLUMNS = ["Date", "Description", "Amount", "Memo"]
+
+
+def generate(path: Path, rows: int, seed: int = 1) -> None:
+    """A deterministic CSV of ``rows`` transactions over about three years, newest last."""
+    rng = random.Random(seed)
+    merchants = _MERCHANTS + [f"SHOP {i:03d} LTD" for i in range(300)]
+    start = dt.date(2023, 1, 1)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(_COLUMNS)
+        for i in range(rows):
+            day = start + dt.timedelta(days=i * 1095 // rows)
+            template = rng.choice(merchants)
+            payee = template.format(n=rng.randint(1000, 9999), ref=rng.randint(10**6, 10**7))
+            cents = -rng.randint(100, 25_000) if rng.random() < 0.95 else rng.randint(1000, 300_000)
+            memo = rng.choice(["", "", "CONTACTLESS", f"REF {rng.randint(1, 10**6)}"])
+            writer.writerow([day.strftime("%d/%m/%Y"), payee, f"{cents / 100:.2f}", memo])
+
+
+def _ledger(path: Path) -> tuple[object, int]:
+    engine = make_engine(str(path))
+    create_schema(engine)
+    sessions = session_factory(engine)
+    with sessions.begin() as session:
+        user_id = create_user(session, "bench", currency="GBP").id
+    return sessions, user_id
+
+
+def _baseline(rows: list[tuple], path: Path) -> float:
+    """Seconds for raw executemany of ``rows`` into a fresh file with the same schema."""
+    sessions, _ = _ledger(path)
+    sessions.kw["bind"].dispose()  # type: ignore[attr-defined]
+    connection = sqlite3.connect(path)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    connection.execute("PRAGMA foreign_keys=ON")
+    started = time.perf_counter()
+    with connection:
+        connection.execute(
+            "INSERT INTO import_batches (user_id, account_id, filename, file_sha256, "
+            "file_format, rows_read, rows_added, rows_skipped_duplicate, rows_invalid) "
+            "VALUES (1, 1, 'baseline', '', 'csv', 0, 0, 0, 0)"
+        )
+        connection.executemany(
+            "INSERT INTO transactions (user_id, account_id, date, amount, currency, payee, "
+            "memo, category_id, source_id, is_transfer, import_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+    elapsed = time.perf_counter() - started
+    connection.close()
+    return elapsed
+
+
+def _run_once(work: Path, csv_path: Path, n: int, run: int) -> dict[str, float]:
+    """One round of every measurement, each into fresh database files."""
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    parsed = read_csv(csv_path.read_bytes(), filename=csv_path.name, currency="GBP",
+                      options=CsvOptions(), limits=ImportLimits())
+    timings["parse"] = time.perf_counter() - started
+    assert len(parsed.rows) == n
+    del parsed  # not kept alive (and scanned by the garbage collector) during the import
+
+    database = work / f"import-{run}.db"
+    sessions, user_id = _ledger(database)
+    options = ImportOptions(model_dir=work / "models")
+    started = time.perf_counter()
+    report = import_path(sessions, csv_path, user_id=user_id, account="Checking",
+                         options=options)
+    timings["import"] = time.perf_counter() - started
+    assert report.rows_added == n, report
+    again = work / "statement-again.csv"
+    again.write_bytes(csv_path.read_bytes() + b"\n")
+    started = time.perf_counter()
+    rerun = import_path(sessions, again, user_id=user_id, account="Checking", options=options)
+    timings["reimport"] = time.perf_counter() - started
+    assert rerun.rows_added == 0 and rerun.rows_duplicate == n, rerun
+    sessions.kw["bind"].dispose()  # type: ignore[attr-defined]
+
+    raw = sqlite3.connect(database)
+    stored = raw.execute(
+        "SELECT user_id, account_id, date, amount, currency, payee, memo, category_id, "
+        "source_id, is_transfer, 1 FROM transactions WHERE import_id = 1 ORDER BY id"
+    ).fetchall()
+    raw.close()
+    timings["baseline"] = _baseline(stored, work / f"baseline-{run}.db")
+    return timings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="Rounds; the best time of each measurement is reported "
+                             "(the machine may be shared).")
+    args = parser.parse_args(argv)
+    n = args.rows
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        csv_path = work / "statement.csv"
+        generate(csv_path, n)
+        size_mb = csv_path.stat().st_size / 1e6
+        rounds = [_run_once(work, csv_path, n, run) for run in range(args.repeat)]
+    best = {key: min(r[key] for r in rounds) for key in rounds[0]}
+    print(f"file: {n:,} rows, {size_mb:.1f} MB; python {sys.version.split()[0]}, "
+          f"sqlite {sqlite3.sqlite_version}; best of {args.repeat} rounds")
+    labels = {
+        "parse": "parse only (read_csv)",
+        "import": "finchat import (end to end)",
+        "reimport": "re-import, all duplicates",
+        "baseline": "baseline raw executemany",
+    }
+    for key, label in labels.items():
+        print(f"{label:29} {best[key]:6.2f} s  {n / best[key]:10,.0f} rows/s")
+    print(f"{'ratio import / baseline':29} {best['import'] / best['baseline']:6.2f}x the time")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

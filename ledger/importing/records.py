@@ -1,0 +1,66 @@
+"""What a reader hands the importer: parsed rows, the problems found, and how it read the file."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import NamedTuple
+
+
+@dataclass(frozen=True)
+class ImportLimits:
+    """Caps that keep a hostile or mistaken file from exhausting memory or the database."""
+
+    max_bytes: int = 50 * 1024 * 1024
+    max_rows: int = 1_000_000
+    max_cell_chars: int = 1000
+    """Longer cells are refused: no bank writes a 1000-character payee or memo."""
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One bad value: where it is (line in the file, or transaction number in OFX) and why."""
+
+    line: int
+    field: str | None
+    message: str
+
+    def describe(self, filename: str) -> str:
+        where = f"{filename}, line {self.line}"
+        if self.field:
+            where += f", {self.field}"
+        return f"{where}: {self.message}"
+
+
+class ParsedRow(NamedTuple):
+    """One transaction read from a file, before de-duplication.
+
+    A tuple of plain values rather than a dataclass: the garbage collector stops tracking
+    such tuples, so a 200k-row file does not make every collection rescan 200k objects.
+    """
+
+    line: int
+    date: dt.date
+    amount: Decimal
+    payee_raw: str
+    """The bank's descriptor as written (hashing uses it, so cleaning rules can improve
+    without changing the hashes of rows already imported)."""
+    payee: str
+    memo: str | None
+    bank_id: str | None
+    """The bank's own transaction id (OFX FITID, a CSV id column), when the file has one."""
+
+
+@dataclass
+class ParsedFile:
+    """Everything a reader found in one file."""
+
+    file_format: str
+    rows: list[ParsedRow] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    rows_read: int = 0
+    details: dict[str, str] = field(default_factory=dict)
+    """How the file was read (encoding, delimiter, columns, date format), for the report."""
+    notes: list[str] = field(default_factory=list)
+    """Assumptions the user may want to check, e.g. how ambiguous dates were read."""
