@@ -25,3 +25,6 @@ class Settings(BaseSettings):
     """Model calls per user turn, tool rounds included."""
     timeout_seconds: float = 60.0
     max_retries: int = 2
+    redact_pii: bool = True
+    """Mask account and card numbers, e-mails, phones and addresses in what an external model
+    receives (the offline model sees everything, locally)."""

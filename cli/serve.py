@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from assistant.settings import Settings
 from cli import UserError
+from cli.privacy import USER_COMMANDS
 from ledger.auth import create_token, revoke_labelled, revoke_token
 from ledger.db import create_schema, make_engine, session_factory
 from ledger.models import User
@@ -191,5 +192,8 @@ def revoke_token_command(token: str, db: str | None) -> None:
         raise UserError("no such active token")
     click.echo("Revoked.")
 
+
+for _privacy_command in USER_COMMANDS:  # export and erase live with the other user commands
+    users.add_command(_privacy_command)
 
 COMMANDS: tuple[click.Command, ...] = (serve, users, tokens)

@@ -38,6 +38,7 @@ def make_model(settings: Settings) -> Model:
             api_key=_api_key(settings),
             timeout=settings.timeout_seconds,
             max_retries=settings.max_retries,
+            redact_pii=settings.redact_pii,
         )
     if kind == "scripted" and arg:
         from assistant.backends.scripted import ScriptedModel

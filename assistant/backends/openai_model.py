@@ -5,6 +5,12 @@ SDK brings retries with backoff (connection errors, 408/409/429/5xx) and timeout
 translates neutral messages to the wire format, accumulates the streamed tool-call deltas by
 index (parallel calls arrive interleaved), and turns every failure into a ``ModelError`` whose
 message is safe to show (no key, no stack trace).
+
+What leaves the machine is redacted first (``assistant.redaction``): card and account numbers,
+IBANs, e-mail addresses, phone numbers and street addresses in every message and in the
+user's names in the tool schemas are masked, figures and dates are not. Masks the model puts
+into tool-call arguments are restored before the tools run, so a search still finds the
+user's real value.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from openai import AsyncOpenAI
 
 from assistant.messages import Message, ToolCall, Usage
 from assistant.model import ModelError, ModelEvent, ModelRequest, ModelResponse, TextDelta
+from assistant.redaction import Redactor
 
 logger = logging.getLogger(__name__)
 
@@ -44,9 +51,15 @@ class OpenAIModel:
         api_key: str | None = None,
         timeout: float = 60.0,
         max_retries: int = 2,
+        redact_pii: bool = True,
     ):
+        """Args:
+        redact_pii: mask personal data in what is sent (see the module docstring); turn it
+            off only for a model server you run yourself.
+        """
         self.model = model
         self.name = f"openai:{model}"
+        self.redact_pii = redact_pii
         self._options: dict[str, Any] = {
             "base_url": base_url,
             "api_key": api_key or PLACEHOLDER_API_KEY,
@@ -79,6 +92,9 @@ class OpenAIModel:
         """Stream text deltas, then the assembled message with its tool calls and usage."""
         client = self._client_for_loop()
         kwargs = self._create_kwargs(request)
+        redactor = Redactor() if self.redact_pii else None
+        if redactor is not None:
+            kwargs = _redacted(kwargs, redactor)
         state = _StreamState()
         try:
             stream = await client.chat.completions.create(**kwargs)
@@ -90,7 +106,8 @@ class OpenAIModel:
             raise ModelError(_describe(exc, self)) from exc
         except httpx.TransportError as exc:  # SDKs before 2.x let mid-stream faults through
             raise ModelError(f"The connection to {self.base_url} broke off mid-answer.") from exc
-        yield state.response()
+        response = state.response()
+        yield response if redactor is None else _restored(response, redactor)
 
     def _create_kwargs(self, request: ModelRequest) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
@@ -105,6 +122,62 @@ class OpenAIModel:
             if request.settings.get(key) is not None:
                 kwargs[key] = request.settings[key]
         return kwargs
+
+
+def _redacted(kwargs: dict[str, Any], redactor: Redactor) -> dict[str, Any]:
+    """The request with personal data masked in every message and in the schemas' enums
+    (the user's account and category names)."""
+    out = dict(kwargs)
+    out["messages"] = [_redacted_message(message, redactor) for message in kwargs["messages"]]
+    if "tools" in kwargs:
+        out["tools"] = [_redacted_enums(tool, redactor) for tool in kwargs["tools"]]
+    return out
+
+
+def _redacted_message(message: dict[str, Any], redactor: Redactor) -> dict[str, Any]:
+    out = dict(message)
+    content = message.get("content")
+    if isinstance(content, str):
+        is_json = message.get("role") == "tool"  # tool results are JSON: keep them valid
+        out["content"] = redactor.json_text(content) if is_json else redactor.text(content)
+    if message.get("tool_calls"):
+        out["tool_calls"] = [
+            {
+                **call,
+                "function": {
+                    **call["function"],
+                    "arguments": redactor.json_text(call["function"]["arguments"]),
+                },
+            }
+            for call in message["tool_calls"]
+        ]
+    return out
+
+
+def _redacted_enums(schema: Any, redactor: Redactor) -> Any:
+    """A JSON schema whose ``enum`` strings are redacted; descriptions are our own text."""
+    if isinstance(schema, list):
+        return [_redacted_enums(item, redactor) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    return {
+        key: redactor.value(value) if key == "enum" else _redacted_enums(value, redactor)
+        for key, value in schema.items()
+    }
+
+
+def _restored(response: ModelResponse, redactor: Redactor) -> ModelResponse:
+    """The response with masks in tool-call arguments mapped back to the user's values."""
+    if not response.message.tool_calls:
+        return response
+    calls = [
+        call.model_copy(update={"arguments": redactor.restore(call.arguments)})
+        for call in response.message.tool_calls
+    ]
+    message = response.message.model_copy(update={"tool_calls": calls})
+    return ModelResponse(
+        message=message, usage=response.usage, finish_reason=response.finish_reason
+    )
 
 
 @dataclass

@@ -1,0 +1,311 @@
+"""Encryption at rest for sensitive columns: AES-256-GCM under keys that can rotate.
+
+A stored value reads ``fc1:<key id>:<base64url(nonce | ciphertext | tag)>``:
+
+- ``fc1`` is the format version, so a later format can be read beside this one;
+- the key id (8 hex characters of a SHA-256 of the key) names the key that encrypted it, so a
+  key ring holding the new and the old keys reads every row while ``rotate`` re-encrypts them;
+- the version, key id and the column's *context* (``account_numbers.number``) are
+  authenticated data: a ciphertext copied into another column, or edited, fails to decrypt.
+
+Keys come from settings: ``FINCHAT_DATA_KEY`` (base64 of 32 bytes; several separated by
+commas) or ``FINCHAT_DATA_KEY_FILE`` (one base64 key per line, ``#`` comments allowed; the
+file must not be readable by group or others). The first key encrypts, all of them decrypt.
+``EncryptedString`` is the SQLAlchemy column type that applies this on every read and write.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+import secrets
+import stat
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import Column, Engine, MetaData, Table, Text, bindparam, select, type_coerce, update
+from sqlalchemy.types import TypeDecorator
+
+VERSION = "fc1"
+KEY_BYTES = 32
+NONCE_BYTES = 12
+ENV_KEY = "FINCHAT_DATA_KEY"
+ENV_KEY_FILE = "FINCHAT_DATA_KEY_FILE"
+
+
+class CryptoError(Exception):
+    """Encryption cannot proceed; the message says what to configure, never a key."""
+
+
+class MissingKeyError(CryptoError):
+    """An encrypted column is used but no data key is configured."""
+
+
+class DecryptionError(CryptoError):
+    """A stored value cannot be decrypted: unknown key id, wrong column, or tampered."""
+
+
+def generate_key() -> str:
+    """A new random key, base64-encoded, for ``FINCHAT_DATA_KEY`` or a key file."""
+    return base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode("ascii")
+
+
+def key_id(key: bytes) -> str:
+    """The public name of ``key``: stored with every value it encrypts."""
+    return hashlib.sha256(b"finchat-data-key:" + key).hexdigest()[:8]
+
+
+def is_encrypted(value: str) -> bool:
+    """``value`` is in the stored format (any key)."""
+    return value.startswith(VERSION + ":") and value.count(":") == 2
+
+
+class KeyRing:
+    """The data keys: the first encrypts, every one decrypts what it once encrypted."""
+
+    def __init__(self, keys: Sequence[bytes]):
+        if not keys:
+            raise CryptoError("a key ring needs at least one key")
+        for key in keys:
+            if len(key) != KEY_BYTES:
+                raise CryptoError(f"a data key must be {KEY_BYTES} bytes (got {len(key)})")
+        self._keys = {key_id(key): AESGCM(key) for key in keys}
+        self.primary_id = key_id(keys[0])
+        self._raw = tuple(keys)
+
+    @classmethod
+    def from_base64(cls, *encoded: str) -> KeyRing:
+        """A ring from base64 keys, the first encrypting."""
+        keys = []
+        for number, text in enumerate(encoded, start=1):
+            try:
+                keys.append(base64.b64decode(text.strip(), validate=True))
+            except (binascii.Error, ValueError):
+                raise CryptoError(f"data key #{number} is not valid base64") from None
+        return cls(keys)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> KeyRing:
+        """The keys in ``path``, one per line (first encrypts); refused if others can read it.
+
+        Raises:
+            CryptoError: missing or unreadable file, loose permissions, or a bad key.
+        """
+        path = Path(path).expanduser()
+        try:
+            mode = path.stat().st_mode
+            if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
+                raise CryptoError(f"key file {path} is accessible to other users; chmod 600 it")
+            lines = path.read_text(encoding="ascii").splitlines()
+        except OSError as exc:
+            raise CryptoError(f"cannot read key file {path}: {exc.strerror or exc}") from None
+        keys = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+        if not keys:
+            raise CryptoError(f"key file {path} holds no key")
+        return cls.from_base64(*keys)
+
+    @classmethod
+    def from_settings(cls, environ: Mapping[str, str] | None = None) -> KeyRing | None:
+        """The ring configured by ``FINCHAT_DATA_KEY`` or ``FINCHAT_DATA_KEY_FILE``, if any."""
+        environ = os.environ if environ is None else environ
+        if environ.get(ENV_KEY):
+            return cls.from_base64(*environ[ENV_KEY].split(","))
+        if environ.get(ENV_KEY_FILE):
+            return cls.from_file(environ[ENV_KEY_FILE])
+        return None
+
+    def with_primary(self, key: bytes) -> KeyRing:
+        """A ring where ``key`` encrypts and the current keys still decrypt (for rotation)."""
+        return KeyRing([key, *(k for k in self._raw if k != key)])
+
+    def encrypt(self, plaintext: str, context: str) -> str:
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        aad = _aad(self.primary_id, context)
+        sealed = self._keys[self.primary_id].encrypt(nonce, plaintext.encode("utf-8"), aad)
+        token = base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
+        return f"{VERSION}:{self.primary_id}:{token}"
+
+    def decrypt(self, stored: str, context: str) -> str:
+        """Raises ``DecryptionError`` for a foreign format, an unknown key or a bad tag."""
+        kid, token = _split(stored)
+        cipher = self._keys.get(kid)
+        if cipher is None:
+            raise DecryptionError(f"value encrypted with key {kid}, which is not configured")
+        try:
+            raw = base64.urlsafe_b64decode(token)
+            plain = cipher.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], _aad(kid, context))
+        except (InvalidTag, binascii.Error, ValueError):
+            raise DecryptionError(
+                f"a value in {context} does not decrypt (wrong column or tampered)"
+            ) from None
+        return plain.decode("utf-8")
+
+
+def stored_key_id(stored: str) -> str:
+    """The id of the key a stored value was encrypted with."""
+    return _split(stored)[0]
+
+
+def _split(stored: str) -> tuple[str, str]:
+    """(key id, token) of a value in the current format."""
+    if not is_encrypted(stored):
+        raise DecryptionError("not an encrypted value")
+    _version, kid, token = stored.split(":")
+    return kid, token
+
+
+def _aad(kid: str, context: str) -> bytes:
+    return f"{VERSION}:{kid}:{context}".encode()
+
+
+# ---------------------------------------------------------------- the process's key ring
+@dataclass
+class _Configured:
+    ring: KeyRing | None = None
+    loaded: bool = False
+    overrides: list[KeyRing | None] = field(default_factory=list)
+
+
+_state = _Configured()
+
+
+def current_keyring(*, required: bool = True) -> KeyRing | None:
+    """The ring in use: one set by ``use_keyring``, else the settings' (read once).
+
+    Raises:
+        MissingKeyError: ``required`` and no key is configured.
+    """
+    if _state.overrides:
+        ring = _state.overrides[-1]
+    else:
+        if not _state.loaded:
+            _state.ring = KeyRing.from_settings()
+            _state.loaded = True
+        ring = _state.ring
+    if ring is None and required:
+        raise MissingKeyError(
+            f"no data key configured: set {ENV_KEY} (generate one with "
+            "`python -c 'from ledger.crypto import generate_key; print(generate_key())'`) "
+            f"or {ENV_KEY_FILE}"
+        )
+    return ring
+
+
+@contextmanager
+def use_keyring(ring: KeyRing | None) -> Iterator[KeyRing | None]:
+    """Use ``ring`` (``None``: no key at all) inside the block; for tools and tests."""
+    _state.overrides.append(ring)
+    try:
+        yield ring
+    finally:
+        _state.overrides.pop()
+
+
+def reload_keyring() -> None:
+    """Read the settings again on next use (after the environment changed)."""
+    _state.loaded = False
+    _state.ring = None
+
+
+# ---------------------------------------------------------------- the column type
+class EncryptedString(TypeDecorator[str]):
+    """A text column stored encrypted (see the module docstring).
+
+    ``context`` names the column (``"table.column"``) and is authenticated with the value.
+    With ``allow_plaintext`` a database without a configured key keeps working (values are
+    written as plaintext and read back as they are); once a key is set, new writes are
+    encrypted and ``rotate`` encrypts the old rows. Without it, a missing key is an error.
+    Encrypted columns cannot be searched or compared in SQL: use them for values that are
+    only ever shown, never filtered on.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def __init__(self, *, context: str, allow_plaintext: bool = False):
+        super().__init__()
+        self.context = context
+        self.allow_plaintext = allow_plaintext
+
+    def process_bind_param(self, value: str | None, dialect: object) -> str | None:
+        if value is None:
+            return None
+        ring = current_keyring(required=not self.allow_plaintext)
+        return value if ring is None else ring.encrypt(value, self.context)
+
+    def process_result_value(self, value: str | None, dialect: object) -> str | None:
+        if value is None:
+            return None
+        if is_encrypted(value):
+            ring = current_keyring()
+            assert ring is not None  # required=True raised otherwise
+            return ring.decrypt(value, self.context)
+        if self.allow_plaintext:
+            return value
+        raise DecryptionError(f"a value in {self.context} is stored unencrypted")
+
+
+# ---------------------------------------------------------------- rotation
+def encrypted_columns(metadata: MetaData) -> list[tuple[Table, Column[str]]]:
+    """Every ``EncryptedString`` column in ``metadata``, tables in dependency order."""
+    return [
+        (table, column)
+        for table in metadata.sorted_tables
+        for column in table.columns
+        if isinstance(column.type, EncryptedString)
+    ]
+
+
+def rotate(
+    engine: Engine, ring: KeyRing, *, metadata: MetaData | None = None, batch: int = 500
+) -> dict[str, int]:
+    """Re-encrypt every encrypted value not yet under ``ring``'s first key (plaintext left in
+    ``allow_plaintext`` columns included); returns how many values changed per column.
+
+    Runs in one database transaction: a failure (a value under a key the ring lacks) changes
+    nothing. ``ring`` must hold the old keys too (``KeyRing.with_primary``).
+    """
+    if metadata is None:
+        from ledger.models import Base
+
+        metadata = Base.metadata
+    changed: dict[str, int] = {}
+    with engine.begin() as conn:
+        for table, column in encrypted_columns(metadata):
+            keys = list(table.primary_key.columns)
+            if len(keys) != 1:
+                raise CryptoError(f"{table.name}: rotation needs a one-column primary key")
+            pk, kind = keys[0], column.type
+            assert isinstance(kind, EncryptedString)
+            raw = type_coerce(column, Text)
+            rows = conn.execute(select(pk, raw).where(column.is_not(None)).order_by(pk)).all()
+            params = [
+                {"_pk": key, "_value": _rotated(value, kind, ring)}
+                for key, value in rows
+                if not (is_encrypted(value) and stored_key_id(value) == ring.primary_id)
+            ]
+            statement = (
+                update(table)
+                .where(pk == bindparam("_pk"))
+                .values({column.name: bindparam("_value", type_=Text)})
+            )
+            for start in range(0, len(params), batch):
+                conn.execute(statement, params[start : start + batch])
+            changed[f"{table.name}.{column.name}"] = len(params)
+    return changed
+
+
+def _rotated(value: str, column_type: EncryptedString, ring: KeyRing) -> str:
+    if is_encrypted(value):
+        plaintext = ring.decrypt(value, column_type.context)
+    elif column_type.allow_plaintext:
+        plaintext = value
+    else:
+        raise DecryptionError(f"a value in {column_type.context} is stored unencrypted")
+    return ring.encrypt(plaintext, column_type.context)
