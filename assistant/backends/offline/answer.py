@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from assistant.backends.offline.facts import Fact, asked_facts
 from tools.base import ToolFailure
 from tools.profile import UserProfile
 from tools.schemas import (
@@ -27,6 +28,7 @@ from tools.schemas import (
     BudgetOutput,
     CashFlowOutput,
     CurrencyTotal,
+    Passage,
     ProductLookupOutput,
     SpendingOutput,
     TransactionsOutput,
@@ -322,18 +324,79 @@ def _filters(args: dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------- product documents
+_MAX_FACT_LINES = 3
+
+
 def _products(out: ProductLookupOutput, args: dict[str, Any], profile: UserProfile) -> str:
     query = _words(out.query)
     ranked = sorted(out.passages, key=lambda p: -len(query & _words(p.title)))  # named product
+    asked = asked_facts(out.query)
+    if asked:
+        facts = _fact_answer(ranked, asked)
+        if facts:
+            return facts
     passages = [p for p in ranked if _quote(p.text, out.query)][:_MAX_PASSAGES]
     if not passages:
         return "I couldn't find anything about that in our product documents."
     lines = ["From our product documents:"]
+    if asked:
+        names = " or ".join(fact.name for fact in asked)
+        lines = [f"The passages I found do not state the {names} you asked about. "
+                 "What they say:"]
     for passage in passages:
         title = _plain(passage.title, 80)
         heading = f" — {_plain(passage.heading, 60)}" if passage.heading else ""
         lines.append(f"- {title}{heading}: {_quote(passage.text, out.query)} [{passage.doc_id}]")
     return "\n".join(lines)
+
+
+def _fact_answer(passages: list[Passage], asked: list[Fact]) -> str | None:
+    """The table rows and sentences of the passages that state what was asked, each quoted
+    with its source; None when no passage states it."""
+    lines = ["From our product documents:"]
+    for passage in passages:
+        facts = _fact_lines(passage.text, asked)
+        if facts and len(lines) <= _MAX_PASSAGES:
+            title = _plain(passage.title, 80)
+            heading = f" — {_plain(passage.heading, 60)}" if passage.heading else ""
+            lines.append(f"- {title}{heading}: {' '.join(facts)} [{passage.doc_id}]")
+    return "\n".join(lines) if len(lines) > 1 else None
+
+
+def _fact_lines(text: str, asked: list[Fact]) -> list[str]:
+    """Units of ``text`` (table rows as "label: value", then sentences) that name an
+    asked-for fact and state it (a figure, or for eligibility a condition)."""
+    needs_figure = any(fact.name != "eligibility" for fact in asked)
+    found: list[str] = []
+    for unit in _units(text):
+        if _INJECTION.search(unit) or not any(fact.stated.search(unit) for fact in asked):
+            continue
+        if needs_figure and not re.search(r"\d|\bnone\b|\bfree\b|\bno (fee|charge)", unit,
+                                          re.IGNORECASE):
+            continue
+        found.append(_plain(unit if unit.endswith((".", "!", "?")) else unit + ".", 240))
+        if len(found) == _MAX_FACT_LINES:
+            break
+    return found
+
+
+def _units(text: str) -> list[str]:
+    """Table rows ("| Interest rate | 2.10% AER |" -> "Interest rate: 2.10% AER") and the
+    sentences of the other lines."""
+    units: list[str] = []
+    prose: list[str] = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("|"):
+            cells = [c.strip() for c in stripped.strip("|").split("|")]
+            if any(cells) and not all(re.fullmatch(r":?-{3,}:?", c) for c in cells if c):
+                label, *rest = cells
+                units.append(f"{label}: {', '.join(c for c in rest if c)}" if rest else label)
+        else:
+            prose.append(stripped.lstrip("-*• ").strip())
+    flat = " ".join(p for p in prose if p)
+    units += [s.strip() for s in re.split(r"(?<=[.!?])\s+", flat) if s.strip()]
+    return units
 
 
 def _quote(text: str, query: str, limit: int = 320) -> str:

@@ -79,6 +79,8 @@ class Frame:
 
 def intent_of(reading: Reading) -> tuple[str | None, bool]:
     """The reading's intent and whether it is stated strongly enough to switch topics."""
+    if reading.foreign:
+        return "language", True
     if reading.other_user:
         return "other_user", True
     for intent, score in reading.scores.ranked():
@@ -87,7 +89,8 @@ def intent_of(reading: Reading) -> tuple[str | None, bool]:
             continue  # refusing or chatting needs a cue word, not a vague likeness
         if intent == "product" and rule <= 0 and _names_own_things(reading):
             continue  # "which supermarkets did I use": the user's data, not a product
-        if reading.proper_noun and reading.product_type and not _names_own_things(reading):
+        named_product = reading.proper_noun and reading.product_type
+        if named_product and intent in DATA_INTENTS and not _names_own_things(reading):
             return "product", True  # "Is the Guaranteed Growth Fund safe?": a named product
         if score < _MIN_SCORE:
             return None, False
@@ -369,6 +372,10 @@ def merge(context: Frame, reading: Reading, today: dt.date) -> Frame:
         if base is not None:
             moved = shift(base, steps, today, unit)
             updates.update(period=moved, anchor=None, future=moved.start > today)
+    elif reading.compare_base:  # "how does that compare to last year?": the same, side by side
+        compares_itself = intent == "spending"  # spending_breakdown has compare_previous
+        base = _base_period(reading, frame.period, today)
+        updates["base_period"] = base if compares_itself else reading.compare_base.period
     updates.update(_entity_updates(context, frame, reading, entities))
     if reading.min_amount is not None:
         updates["min_amount"] = reading.min_amount
@@ -377,7 +384,7 @@ def merge(context: Frame, reading: Reading, today: dt.date) -> Frame:
     for name in ("top_n", "group_by", "direction", "sort", "product_type"):
         if (value := getattr(reading, name)) is not None:
             updates[name] = value
-    if reading.compare:
+    if reading.compare and not updates.get("base_period"):
         updates["compare_previous"] = True
     if reading.single:
         updates["single"] = True

@@ -72,7 +72,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "net income {p}", "how much came in {p}", "total income and spending",
         "did i spend more than i earned {p}", "what is my savings rate",
         "income per month {p}", "how much did i make {p}", "surplus or deficit {p}",
-        "how much was paid in {p}", "earnings {p}", "my incomings and outgoings",
+        "how much was paid into my account {p}", "earnings {p}", "my incomings and outgoings",
     ),
     "budget": (
         "how am i doing against my budget", "am i on track with my budgets",
@@ -155,6 +155,12 @@ RULES: tuple[tuple[re.Pattern[str], str, float], ...] = (
         r"|\bpaycheck|\bpaycheque|\bincomings?\b"
         r"|\bwithin (my|our) means\b"),
      "cash_flow", 0.5),
+    (_R(r"\bbr(ing|ings|inging|ought) in\b|\bends meet\b|\bburn(ing)? (through )?(cash|money)"
+        r"|\bbleeding (cash|money)|\b(beyond|above) (my|our) means\b|\blosing money\b"),
+     "cash_flow", 0.9),
+    (_R(r"^(?=.*\b(earn\w*|income|incomings?|coming in|came in|comes? in|money in|made|make"
+        r"|bring in|brought in)\b)(?=.*\b(spen[dt]\w*|expenses|outgoings?|going out|gone out"
+        r"|went out|goes out|money out)\b)"), "cash_flow", 0.9),
     (_R(r"\bhow much (money |cash )?did i have\b|\bhad i got\b|\boverview of (all )?my accounts"
         r"|\ball (of )?my accounts\b"), "balance", 0.6),
     (_R(r"\b(get|got|been|getting|gets) paid\b"), "cash_flow", 0.6),
@@ -183,6 +189,22 @@ RULES: tuple[tuple[re.Pattern[str], str, float], ...] = (
         r"|\b(can|could) i (get|open|apply|borrow|withdraw)\b|\bfixed (rate |term )?(deposits?"
         r"|savers?|bonds?)\b|\bdeposit accounts?\b|\bfee free\b|\bno (monthly |annual )?fee\b"),
      "product", 0.6),
+    (_R(r"^(?=.*\b(the|your|a|an|any)( [\w-]+){0,3} (saver|savers|account|accounts|card|cards|loan"
+        r"|loans|mortgage|mortgages|deposit|deposits|bond|bonds|isa|isas|pension|policy|plan)\b)"
+        r"(?=.*\b(rate|rates|interest|apr|aer|fee|fees|cost|costs|charge|charges|minimum|maximum"
+        r"|limit|limits|eligible|eligibility|penalty|notice|term|terms|pays|earns|open"
+        r"|qualify|requirements?|withdrawals?)\b)"), "product", 1.0),
+    (_R(r"\bfrom you\b|\bwith you\b|\byou (guys )?(offer|sell|provide|have|do) an?\b"
+        r"|\bi can (buy|get|open|take out)\b|\bis there an? (\w+ )?(limit|fee|charge|penalty|cap"
+        r"|minimum|maximum|notice period)\b"
+        r"|\b(park|stash|put away|lock away|grow) (my |some |the )?(money|cash|savings|zamt|\d)"
+        r"|\bpay (off|back) .*\b(early|penalty|charge|charged|fee)"
+        r"|\bwithout (a |any )?(penalty|charge|getting charged|being charged)"
+        r"|\bsomeone('s| has| is)? (been )?(using|used|stole|taken|hacked)|\bwho do i (call|contact"
+        r"|ring|phone)|\bunauthori[sz]ed\b|\bscam|\b(investment )?funds\b"),
+     "product", 0.9),
+    (_R(r"\bhow (do|can|would|should) i (set up|setup|cancel|change|stop|amend|switch|move)\b"),
+     "product", 0.5),
     (_R(r"\brecurring\b|\bregular (payments?|bills|outgoings|income|charges)\b"
         r"|\bmy (direct debits|standing orders)\b"
         r"|\b(which|what) (subscriptions|bills|direct debits)|\bsubscriptions (do|have) i\b"
@@ -192,6 +214,14 @@ RULES: tuple[tuple[re.Pattern[str], str, float], ...] = (
         r"|\b(list|show) (me )?(all )?(of )?my (subscriptions|bills|direct debits)\b"
         r"|\bsubscriptions am i\b|\b(got|get|gotten) more expensive\b"),
      "recurring", 0.8),
+    (_R(r"\bstanding orders?\b|\bdirect debits?\b|\bsubscribed\b"
+        r"|\b(put|puts|putting|raised?|raising|hiked?|upped) (up )?(its|their|the|my) (price|prices"
+        r"|fee|fees|rate|subscription)|\bprices? up\b"
+        r"|\b(bill|bills|charge|charges|take|takes|debit|debits) (me|my account|money) next\b"
+        r"|\bwhen (does|do|will|is) \w+( \w+)? (bill|charge|renew|come out|go out|due)\b"
+        r"|\b(subscriptions|bills|direct debits|memberships) (add|adds|come|comes|amount) (up|to)\b"
+        r"|\bregular (money|payments?|income|bills|outgoings|charges) (comes? in|coming in"
+        r"|going out)"), "recurring", 1.0),
     (_R(r"\bweather\b|\bjoke\b|\bpoem\b|\bsong\b|\brecipe\b|\bnews\b|\bstocks? (tips?|picks?)\b"
         r"|\bshould i (buy|sell|invest in)\b|\bcrypto|\bbitcoin\b|\blottery\b|\bhoroscope"
         r"|\bignore (all |your |the |previous |any |my )*(instructions|rules)|\bsystem prompt"
@@ -199,14 +229,25 @@ RULES: tuple[tuple[re.Pattern[str], str, float], ...] = (
         r"|\bstock\b.*\b(buy|sell|tip|go up)|\b(share|stock) prices?\b|\bexchange rates?\b"
         r"|\b\d+ ?% of\b|\bcalculate\b"
         r"|\b\d+ (plus|minus|times|divided by) \d+"), "chitchat", 1.2),
+    (_R(r"\bnear me\b|\bnearby\b|\bhow (tall|old|high|far away|big is)\b|\belection|\bpresident"
+        r"|\bprime minister\b|\bfootball\b|\bsoccer\b|\bwho (won|wins|will win|is winning)\b"
+        r"|\b(did|will|do|does) \w+ (win|lose|beat)\b|\bgoing to win\b|\bcover letter\b|\bcv\b"
+        r"|\bresume\b|\bemail\b|\bessay\b|\bhomework\b|\blyrics\b"
+        r"|^(please |can you |could you |would you |help me |pls )*"
+        r"(write|draft|compose|summari[sz]e|translate|recommend|suggest|find me|book|reserve)\b"
+        r"|\bshould i (put|move|invest|buy|sell)\b.*\b(shares?|stocks?|crypto|bitcoin|gold|etfs?"
+        r"|property)\b"), "chitchat", 1.3),
     (_R(r"^(please |can you |could you |would you |i want to |i need to |i'd like to |pls )*"
         r"(transfer|send|pay|move|cancel|delete|remove|set|create|add|change|update|edit"
         r"|rename|categori[sz]e|recategori[sz]e|close|schedule|book|block|freeze|unfreeze"
-        r"|make a (payment|transfer))\b"), "write", 1.2),
+        r"|increase|decrease|raise|lower|reduce|extend|lock|unlock|stop|top up|apply for"
+        r"|sign me up|make a (payment|transfer))\b"), "write", 1.5),
     (_R(r"^(hi|hello|hey|hiya|yo|howdy|good (morning|afternoon|evening)|thanks|thank you"
         r"|cheers|ok thanks)\b"), "help", 0.6),
-    (_R(r"\bwhat can you do\b|^help\b|\bwho are you\b|\bwhat are you\b|\bwhat can i ask\b"
-        r"|\bhow does this work\b"), "help", 1.0),
+    (_R(r"\bwhat can you do\b|^help\W*$|^help (me|please|pls)\W*$|\bwho are you\b"
+        r"|\bwhat are you\b|\bwhat can i ask\b|\bhow does this work\b"
+        r"|\b(sort|kind|type|sorts|kinds|types) of (things|questions|stuff)\b"
+        r"|\bthings (can|could) i ask\b"), "help", 1.0),
 )
 """(pattern, intent, weight): rules over the placeholder text."""
 

@@ -51,7 +51,8 @@ PERIOD_WORDS = frozenset(
     [*MONTHS, *WEEKDAYS, *_UNITS, *_ORDINAL_QUARTERS, "today", "yesterday", "tonight",
      "weekend", "fortnight", "ago", "since", "between", "ever", "time", "date", "far",
      "whole", "full", "entire", "beginning", "start", "end", "next", "current", "lifetime",
-     "lately", "recently", "half", "christmas", "eve", "boxing"]
+     "lately", "recently", "half", "christmas", "eve", "boxing", "spring", "summer", "autumn",
+     "winter"]
 )
 """Words the speller must know so "octobr" becomes "october"."""
 
@@ -483,9 +484,37 @@ def _next_phrase(tokens: list[str], j: int, ctx: _Ctx) -> _Match | None:
 
 
 # ---------------------------------------------------------------- compound phrases
+_SEASONS: dict[str, tuple[int, int]] = {"spring": (3, 5), "summer": (6, 8), "autumn": (9, 11),
+                                         "fall": (9, 11), "winter": (12, 2)}
+"""Seasons as whole months (northern hemisphere; winter runs December to February)."""
+_SEASON_CUES = frozenset({"last", "this", "the", "past", "in", "over", "during"})
+
+
+def _season(tokens: list[str], i: int, ctx: _Ctx) -> _Match | None:
+    """"over the summer", "this spring", "winter 2025": the most recent such season that has
+    started; "last winter": the most recent one that has ended."""
+    last = tokens[i] in ("last", "past")
+    j = i + (tokens[i] in ("last", "this", "the", "past"))
+    name = tokens[j] if j < len(tokens) else ""
+    if name not in _SEASONS:
+        return None
+    year = _year(tokens[j + 1]) if j + 1 < len(tokens) else None
+    bare = j == i and (i == 0 or tokens[i - 1] not in _SEASON_CUES)
+    if name == "fall" and year is None and bare:
+        return None  # "did my spending fall": a verb
+    first_month, last_month = _SEASONS[name]
+    stop = j + 1 + (year is not None)
+    if year is None:
+        year = ctx.today.year - (dt.date(ctx.today.year, first_month, 1) > ctx.today)
+        if last and month_end(year + (last_month < first_month), last_month) >= ctx.today:
+            year -= 1
+    end = month_end(year + (last_month < first_month), last_month)
+    return stop, *_finish(dt.date(year, first_month, 1), end, "custom", ctx)
+
+
 def _any_period(tokens: list[str], i: int, ctx: _Ctx) -> _Match | None:
     """A relative phrase or an explicit date at ``i``, the longer one if both match."""
-    best: _Match | None = _relative(tokens, i, ctx)
+    best: _Match | None = _season(tokens, i, ctx) or _relative(tokens, i, ctx)
     explicit = _explicit(tokens, i, ctx)
     if explicit and (best is None or explicit[0] > best[0]):
         resolved = _resolve(explicit[1], ctx)

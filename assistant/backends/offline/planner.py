@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from assistant.backends.offline import replies
+from assistant.backends.offline.facts import asked_facts
 from assistant.backends.offline.frame import (
     Frame,
     from_calls,
@@ -28,6 +29,7 @@ from assistant.backends.offline.intents import DATA_INTENTS
 from assistant.backends.offline.periods import previous_units
 from assistant.backends.offline.reading import Reading, read
 from assistant.backends.offline.slots import index_for
+from assistant.backends.offline.text import word_set
 from assistant.messages import Message, ToolCall
 from tools.profile import UserProfile
 from tools.schemas import (
@@ -56,7 +58,18 @@ _MAX_SPLIT_CALLS = 3
 _FEE_FREE = re.compile(r"\bfee[- ]free\b|\bno (monthly |annual |account )?fees?\b"
                        r"|\bwithout (a |any )?fees?\b|\bfree of charge\b")
 _CLAUSE_SPLIT = re.compile(r"\s*,?\s*\band(?: also)?\b\s*|\s*;\s*")
-_NO_TOOL_INTENTS = frozenset({"help", "chitchat", "write", "other_user"})
+_NO_TOOL_INTENTS = frozenset({"help", "chitchat", "write", "other_user", "language"})
+_PRODUCT_TOP_K = 8
+"""Passages per product question: a key-facts table must make it in beside the prose."""
+_QUERY_FILLER = word_set(
+    """
+    what whats what's does do did is are was were the a an i i'm im me my you your how much
+    many can could would should there it its on of for to and or with please pls tell about
+    which who hi hey if this that be have has just know want like
+    """
+)
+"""Words that only shape a question; product searches drop them so the product name and the
+fact asked for ("Instant Access Saver rate") decide what is retrieved."""
 
 
 @dataclass(frozen=True)
@@ -137,9 +150,11 @@ def _needs_context(reading: Reading, frame: Frame, strong: bool) -> bool:
         or reading.min_amount is not None or reading.max_amount is not None
     if reading.vague_reference and not named:
         return True
+    refers_back = bool(reading.follow_cue or reading.anaphora or reading.shift)
+    if reading.follow_cue and not named and not strong:
+        return True  # "what about last Tuesday?" with nothing before it: about what?
     if reading.has_slots():
         return False
-    refers_back = bool(reading.follow_cue or reading.anaphora or reading.shift)
     stated = max(reading.scores.rules.values(), default=0.0) >= 0.4
     return (not strong and refers_back) or (not stated and len(reading.tokens) <= 2)
 
@@ -218,6 +233,8 @@ def _reply_without_tools(frame: Frame, reading: Reading, profile: UserProfile) -
     intent = frame.intent
     if intent == "help":
         return Plan(reply=replies.help_text(profile), reply_kind="help", frame=frame)
+    if intent == "language":
+        return Plan(reply=replies.english_only(), reply_kind="clarify", frame=frame)
     if intent == "write" and not (reading.has_slots() or len(reading.tokens) > 3):
         return Plan(reply=replies.clarify_write(), reply_kind="clarify", frame=frame)
     if intent in ("write", "chitchat", "other_user"):
@@ -256,6 +273,9 @@ def _calls(frame: Frame, profile: UserProfile) -> list[PlannedCall]:
         and not any(p == c for p in index.category_parent.values())
     ]
     intent = frame.intent
+    if intent == "cash_flow" and (frame.payee or frame.text):  # money from one payee
+        return [_transactions(replace(frame, direction=frame.direction or "inflow"),
+                              spending=False)]
     if intent in ("spending", "cash_flow") and income_leaves:
         income = replace(frame, direction=None, no_transfers=False)  # "paid" a salary: money in
         return [_transactions(replace(income, categories=(c,)), spending=False)
@@ -288,7 +308,9 @@ def _calls(frame: Frame, profile: UserProfile) -> list[PlannedCall]:
 
 def _product(frame: Frame) -> PlannedCall:
     """``product_lookup``; the optional filters only where the schema has them."""
-    query = (frame.query or "").strip() or "products"
+    query = _focused(frame.query or "") or "products"
+    terms = " ".join(dict.fromkeys(f.search for f in asked_facts(query)))  # "rate AER key facts"
+    query = f"{query} {terms}".strip()
     fields = INPUT_MODELS["product_lookup"].model_fields
     extra: dict[str, Any] = {}
     amount = frame.max_amount if frame.max_amount is not None else frame.min_amount
@@ -296,7 +318,16 @@ def _product(frame: Frame) -> PlannedCall:
         extra["max_min_deposit"] = amount  # "which accounts could I open with €500?"
     if "fee_free" in fields and _FEE_FREE.search(query.lower()):
         extra["fee_free"] = True
-    return _call("product_lookup", query=query[:500], product_type=frame.product_type, **extra)
+    return _call("product_lookup", query=query[:500], product_type=frame.product_type,
+                 top_k=_PRODUCT_TOP_K, **extra)
+
+
+def _focused(question: str) -> str:
+    """The question without its filler words; the question itself when little would remain."""
+    words = re.findall(r"[\w%€£$.'-]+", question)
+    kept = [w.strip(".") for w in words if w.lower().strip(".?!") not in _QUERY_FILLER]
+    kept = [w for w in kept if w]
+    return " ".join(kept) if len(kept) >= 2 else question.strip()
 
 
 def _recurring(frame: Frame) -> PlannedCall:

@@ -28,8 +28,10 @@ from assistant.backends.offline.slots import (
 )
 from assistant.backends.offline.text import (
     COMMON_WORDS,
+    EVERYDAY_WORDS,
     Speller,
     clean,
+    is_foreign,
     normalize,
     raw_tokens,
     singular,
@@ -45,7 +47,9 @@ _FOLLOW_START = re.compile(
     r"|and what about|and how about|and for|for)\b"
 )
 _ANAPHORA = re.compile(r"\b(those|these|them|it|that|the ones|ones|same|this one|that one"
-                       r"|back then|at that (time|point|date)|the two|both of them)\b")
+                       r"|back then|at that (time|point|date)|the two|both of them"
+                       r"|the (actual|individual|underlying|separate|single) (transactions|payments"
+                       r"|purchases|items|entries))\b")
 _SHIFT_BACK = re.compile(
     r"\b(?:the )?(day|week|month|quarter|year) (?:before|prior|earlier)\b(?! last)"
 )
@@ -63,7 +67,7 @@ _COMPARE_BASE_CUES = frozenset({"versus", "than", "against", "to", "with"})
 _MONTH_GROUP = re.compile(r"\b(?:by|per|each|every|a) month\b|\bmonthly\b|\bmonth (?:by|on) month"
                           r"|\btrend|\bover time\b|\baverage\b")
 _MERCHANT_GROUP = re.compile(r"\b(?:merchants?|payees?|shops|stores|vendors?|retailers?|businesses"
-                             r"|companies|places)\b")
+                             r"|companies|places)\b|\b(?:by|per|each) (?:shop|store|place)\b")
 _CATEGORY_GROUP = re.compile(r"\bby category\b|\bcategories\b|\bper category\b|\beach category\b")
 _OUTFLOW = re.compile(
     r"\b(?:spent|spend|spending|bought|buy|purchases?|paid|pay|payments?|expenses?|charged"
@@ -73,7 +77,8 @@ _PURCHASE = re.compile(r"\b(?:spent|spend|spending|bought|buy|purchases?|expense
                        r"|pay|payments?|charges?|cost|costs|refunds?|reimburse\w*)\b")
 _INFLOW = re.compile(r"\b(?:income|received|receive|refunds?|deposits?|deposited|came in|come in"
                      r"|paid in|(?:went|came|paid|put|go|goes) into"
-                     r"|credits?|got paid|incoming|money in|reimburse\w*)\b")
+                     r"|credits?|got paid|incoming|money in|reimburse\w*|comes in|coming in"
+                     r"|(?:get|got|getting) back)\b")
 _SORT = (
     (re.compile(r"\b(?:biggest|largest|highest|most expensive|priciest|top)\b"), "amount_desc"),
     (re.compile(r"\b(?:smallest|lowest|cheapest|tiniest)\b"), "amount_asc"),
@@ -133,6 +138,8 @@ class Reading:
     proper_noun: str | None
     """A capitalised word the planner does not know ("my Mallorca trip"): searched as text."""
     product_type: str | None
+    foreign: bool
+    """Written in another language: answered with a plain "English only" reply."""
     index: EntityIndex = field(repr=False)
 
     @property
@@ -150,7 +157,7 @@ class Reading:
 
 @lru_cache(maxsize=1)
 def _static_speller() -> Speller:
-    words = set(COMMON_WORDS) | set(PERIOD_WORDS) | intents.vocabulary()
+    words = set(COMMON_WORDS) | EVERYDAY_WORDS | set(PERIOD_WORDS) | intents.vocabulary()
     words |= words_of(t for c in CONCEPTS for t in c.terms)
     words |= words_of(w for ws in ACCOUNT_KINDS.values() for w in ws)
     words |= words_of(w for ws in PRODUCT_TYPES.values() for w in ws)
@@ -222,6 +229,7 @@ def read(text: str, profile: UserProfile) -> Reading:
         vague_reference=_vague(joined),
         proper_noun=_proper_noun(text, taken, tokens, spellers_for(index), profile.user_name),
         product_type=product_type_of(tokens),
+        foreign=is_foreign(text),
         index=index,
     )
 

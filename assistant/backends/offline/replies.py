@@ -48,6 +48,13 @@ def out_of_scope(kind: str) -> str:
     return f"That's outside what I can help with. {CAPABILITIES}"
 
 
+def english_only() -> str:
+    return (
+        "Sorry, I can only understand questions in English for now. Could you ask that again "
+        'in English? For example: "How much did I spend on groceries last month?"'
+    )
+
+
 def clarify_write() -> str:
     return (
         "I can't move money: I only read your ledger. Did you mean to see your balances, or the "

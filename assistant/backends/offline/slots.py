@@ -20,6 +20,7 @@ from assistant.backends.offline.vocab import (
     ACCOUNT_KINDS,
     CONCEPTS,
     GENERIC_NAME_WORDS,
+    PAYEE_CONCEPTS,
     PRODUCT_TYPES,
 )
 from tools.profile import UserProfile
@@ -146,6 +147,8 @@ def _account_table(kinds: dict[str, str]) -> _Table:
     for name, kind in kinds.items():
         key = key_of(name)
         table.add(key, name, 3)
+        for part in _sub_phrases(key):  # "the rainy day pot" for "Rainy Day Savings"
+            table.add(part, name, 2)
         own_kind = {w for phrase in ACCOUNT_KINDS.get(kind, ()) for w in key_of(phrase)}
         for word in key:  # "loan" in "Car Loan" ranks as a kind word (below), "isa" in
             # "Stocks ISA" (an investment) as a name word
@@ -159,12 +162,30 @@ def _account_table(kinds: dict[str, str]) -> _Table:
     return table
 
 
+def _sub_phrases(key: Key) -> list[Key]:
+    """Runs of two or more words of a name, shorter than the name, not all generic."""
+    return [
+        key[i:j] for i in range(len(key)) for j in range(i + 2, len(key) + 1)
+        if j - i < len(key) and not all(w in GENERIC_NAME_WORDS for w in key[i:j])
+    ]
+
+
+def _payee_concepts(table: _Table, payee: str, key: Key) -> None:
+    """Everyday words for a payee the user never names ("tax refund" -> the tax office)."""
+    words = set(key)
+    for terms, any_of, all_of in PAYEE_CONCEPTS:
+        if words & any_of and all_of <= words | {singular(w) for w in words}:
+            for term in terms:
+                table.add(key_of(term), payee, 2)
+
+
 def _payee_table(payees: tuple[str, ...], taken: set[Key]) -> _Table:
     table = _Table()
     concept_words = {w for c in CONCEPTS for t in c.terms for w in key_of(t)}
     for payee in payees:
         key = key_of(payee)
         table.add(key, payee, 3)
+        _payee_concepts(table, payee, key)
         if len(key) > 1:  # "Albert Heijn" also as "albertheijn"
             table.add(("".join(key),), payee, 3)
         for word in key:

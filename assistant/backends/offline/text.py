@@ -84,6 +84,63 @@ COMMON_WORDS = word_set(
 )
 """Everyday words that must never be "corrected" into something else."""
 
+EVERYDAY_WORDS = word_set(
+    """
+    able act actual actually add added adds again almost alone altogether answer anybody
+    anymore apart area arrive asap aside awful bad badly bag basically bear beat become bed
+    bill billed bills bit black blue boiler book born bottom bought box bring brings bringing
+    brought brown build burn burning burnt busy call called calling calm came car care careful
+    case cat cats catch cause certain chance change check cheap city clear close closed coat
+    cold come comes coming company contact cool copy corner country couple course cover crazy
+    cut dark date dead deal decent deep despite die dinner dog dogs door double draft dream
+    dress drink drive drop dropped dropping due easy eat eating email ends enjoy entire
+    especially exact example explain face fact fair fall family fancy far feel feeling fell
+    felt fine finish fire fix floor fly follow food foot force forget form forward free fresh
+    front fund funds game garden gave general girl glad goal gold gone green ground group grow
+    guess guy hand happen happened happy hard hate head hear heard heavy hello hit holding
+    hole honest hope horrible hot hour house huge idea ill important instead issue job join
+    jump kept key kid kids kill knew land large laugh lead learn leave lend light line live
+    living lock locked lose losing lost loud love lunch main making man manage managed march
+    mark matter meal means meet meeting mind minute miss moment move moved near nearly neat
+    nice night normal note notice odd open order outside paper park parked parking pass
+    person phone pick picture piece place plan point pot pretty price proper pull push quid
+    quiet race rain raise ran rate reach read ready reason red remind remember rest return
+    rich ride ring road rock room rule run running safe said sat saw say saying school sea
+    seen sell send sense set shape share sheet shop short shot side sign simple sit sitting
+    size sleep slow smart sold sort sound space speak special stand star start state stay
+    step stick stop story street strong study sure talk tall team tell terrible test text
+    thin third thought told took tour town tree trip trouble true trust try trying turn type
+    usual usually view visit wait walk wall watch water wear week weird wife win wind woman
+    wonder word work worked world worry worse worst wrong
+    """
+)
+"""More plain English the speller must leave alone ("in the black" is not "in the back",
+"best place" is not "best pace"). Unlike ``COMMON_WORDS`` these may still name a category,
+payee or search word ("parking", "kids")."""
+
+
+FOREIGN_WORDS = word_set(
+    """
+    ich ist mein meine meinem meinen meiner wie viel wieviel habe hast letzten letzte monat
+    geld konto girokonto ausgegeben und nicht fur auf dem der das mir bitte kann welche wann
+    je est mon mes le les du des quel quelle quels combien ai depense compte solde pour dans
+    avec mois dernier derniere argent une sur cuanto cuanta gaste mi mis el los las del mes
+    pasado cuenta saldo dinero que tengo como por para ano hoeveel heb ik mijn uitgegeven aan
+    het een wat rekening vorige maand niet voor van quanto ho speso il mio conto scorso soldi
+    gastei meu minha dinheiro voce estou sono
+    """
+)
+"""Everyday words of German, French, Spanish, Dutch, Italian and Portuguese that are not
+English words: a question made of them gets a plain "English only" reply, not a guess."""
+
+
+def is_foreign(text: str) -> bool:
+    """Whether ``text`` is written in another language than English (see FOREIGN_WORDS)."""
+    tokens = raw_tokens(clean(text))
+    foreign = sum(1 for t in tokens if t in FOREIGN_WORDS)
+    english = sum(1 for t in tokens if t in COMMON_WORDS)
+    return foreign >= 2 and foreign > english and foreign * 5 >= len(tokens) * 2
+
 
 def strip_accents(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text)
@@ -135,6 +192,11 @@ def singular(word: str) -> str:
     return word
 
 
+def _swaps(word: str) -> set[str]:
+    """``word`` with two neighbouring letters exchanged, the commonest slip on a keyboard."""
+    return {word[:i] + word[i + 1] + word[i] + word[i + 2 :] for i in range(len(word) - 1)}
+
+
 def _deletes(word: str) -> set[str]:
     return {word[:i] + word[i + 1 :] for i in range(len(word))}
 
@@ -160,8 +222,10 @@ class Speller:
         return any(form in self.known for form in forms)
 
     def candidates(self, token: str) -> list[tuple[int, str]]:
-        """Known words one edit away, with a rank: 0 missing letter, 1 extra, 2 changed."""
+        """Known words one edit away, with a rank: 0 missing letter, 1 extra or swapped,
+        2 changed."""
         found: list[tuple[int, str]] = [(0, w) for w in self._by_delete.get(token, [])]
+        found += [(1, w) for w in _swaps(token) if w in self.known]  # "zaar" -> "zara"
         if len(token) >= 5:
             for deleted in _deletes(token):
                 if deleted in self.known and len(deleted) >= 4:
@@ -184,10 +248,34 @@ def correct(token: str, spellers: tuple[Speller, ...]) -> str:
     return best[2] if best else token
 
 
+PHRASAL_SPENDING: dict[tuple[str, str], str] = {
+    ("shell", "out"): "spend", ("shelled", "out"): "spent", ("fork", "out"): "spend",
+    ("forked", "out"): "spent", ("splash", "out"): "spend", ("splashed", "out"): "spent",
+    ("cough", "up"): "spend", ("coughed", "up"): "spent", ("drop", "on"): "spend on",
+    ("dropped", "on"): "spent on", ("dropped", "at"): "spent at",
+}
+"""Phrasal verbs for spending, read as "spend" before names are looked up: "shell out on
+streaming" is no payment to Shell."""
+
+
+def _with_phrasal_verbs(tokens: list[str]) -> list[str]:
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        plain = PHRASAL_SPENDING.get((tokens[i], tokens[i + 1])) if i + 1 < len(tokens) else None
+        if plain:
+            out.extend(plain.split())
+            i += 2
+        else:
+            out.append(tokens[i])
+            i += 1
+    return out
+
+
 def normalize(text: str, spellers: tuple[Speller, ...]) -> list[str]:
     """The token list of a question: cleaned, short forms expanded, typos fixed."""
     tokens = _with_number_words(raw_tokens(clean(text)))
-    return [correct(token, spellers) for token in tokens]
+    return _with_phrasal_verbs([correct(token, spellers) for token in tokens])
 
 
 def words_of(phrases: Iterable[str]) -> set[str]:

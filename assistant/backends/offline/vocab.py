@@ -77,7 +77,8 @@ CONCEPTS: tuple[Concept, ...] = (
     _c("personal care", "haircuts, haircut, hairdresser, barber, beauty, toiletries, "
        "personal care, cosmetics"),
     _c("kids", "kids, children, child, childcare, nursery, daycare, school, baby"),
-    _c("pets", "pets, pet, vet, pet food"),
+    _c("pets", "pets, pet, vet, vets, vet bills, pet food, pet insurance, dog, dogs, dog food, "
+       "cat, cats, cat food, puppy, kitten, grooming"),
     _c("gifts", "gifts, gift, presents, donations, charity"),
     _c("education", "education, tuition, courses, course, books, training"),
     _c("bank fees", "bank fees, bank charges, fees, overdraft fees, account fees, atm fees, "
@@ -86,7 +87,7 @@ CONCEPTS: tuple[Concept, ...] = (
        "credit card interest"),
     _c("financial", "financial, finance costs, finance charges"),
     _c("salary", "salary, salaries, wages, wage, my pay, paycheck, paycheque, payslip, "
-       "take home pay"),
+       "take home pay, payday, pay day, paid yet, pay packet"),
     _c("interest", "interest, interest earned, savings interest, interest income"),
     _c("benefits", "benefits, benefit, child benefit, allowance"),
     _c("other income", "other income, side income, side hustle"),
@@ -134,7 +135,8 @@ SPEND_ONLY_KINDS = frozenset({"loan", "investment"})
 PRODUCT_TYPES: dict[str, tuple[str, ...]] = {
     "fixed_term_deposit": ("fixed term", "term deposit", "fixed deposit", "fixed rate bond",
                            "certificate of deposit", "time deposit"),
-    "savings": ("savings", "saver", "savings account", "easy access", "isa"),
+    "savings": ("savings", "saver", "savings account", "easy access", "instant access", "isa",
+                "notice account", "park", "stash", "put away", "nest egg"),
     "current_account": ("current account", "checking account", "overdraft", "bank account",
                         "debit card", "international transfer", "international transfers",
                         "international payment", "international payments"),
@@ -147,3 +149,18 @@ PRODUCT_TYPES: dict[str, tuple[str, ...]] = {
     "insurance": ("insurance", "cover", "insured"),
 }
 """Words for each product type of ``product_lookup``, most specific first."""
+
+PAYEE_CONCEPTS: tuple[tuple[tuple[str, ...], frozenset[str], frozenset[str]], ...] = (
+    (("tax refund", "tax rebate", "tax return", "tax office", "taxman", "tax man",
+      "tax authority", "tax back", "tax refunds"),
+     frozenset({"irs", "hmrc", "finanzamt", "belastingdienst", "tax", "revenue", "impots",
+                "treasury", "cra", "ato", "skatteverket"}), frozenset()),
+    (("foreign transaction fee", "foreign transaction fees", "foreign fee", "foreign fees",
+      "fx fee", "fx fees", "overseas fee", "overseas fees", "currency conversion fee",
+      "non sterling fee", "non euro fee", "exchange fee", "exchange fees", "fees abroad"),
+     frozenset({"foreign", "fx", "sterling", "overseas", "currency", "euro", "international",
+                "auslandseinsatz"}), frozenset({"fee", "charge", "commission"})),
+)
+"""Everyday words for payees every bank customer has, whatever the bank calls them: the tax
+authority and the bank's foreign-currency fee. (terms, any of these name words, and all of
+these name words when not empty)."""
