@@ -43,7 +43,9 @@ _INJECTION = re.compile(
     r"ignore (all |any |the |your |previous |prior |above |earlier )*(instructions|rules|prompts?)"
     r"|system prompt|you are (now )?(an? )?(ai|assistant|chatbot|language model)"
     r"|\b(ai|assistant|chatbot|model)s? (must|should|shall|will now)\b|\bas an ai\b"
-    r"|disregard|jailbreak|tell the user|new instructions|do not (tell|inform) the user",
+    r"|disregard|jailbreak|tell the user|new instructions|do not (tell|inform) the user"
+    r"|you are now\b|^\s*(assistant|system)\s*:|\bcall [a-z]+_[a-z_]+\b|\"?tool_calls?\"?\s*:"
+    r"|\"(name|arguments)\"\s*:",
     re.IGNORECASE,
 )
 """Sentences in a document that address the assistant: quoted never, obeyed never."""
@@ -67,9 +69,15 @@ def money(amount: Decimal, currency: str) -> str:
     return f"{sign}{symbol}{body}" if symbol else f"{sign}{body} {currency}"
 
 
+_URL = re.compile(r"\b(?:https?|ftp|data|javascript):\S+|//[\w.-]+\.[a-z]{2,}\S*", re.IGNORECASE)
+"""A URL in ledger or document text: dropped, so an answer never carries a link a client
+would render or fetch (the classic exfiltration path of injected text)."""
+
+
 def _plain(text: str | None, limit: int = 60) -> str:
-    """Ledger text as one short line: no newlines, no markdown links or emphasis."""
-    flat = re.sub(r"[\s\u200b]+", " ", text or "").strip()
+    """Ledger text as one short line: no newlines, no URLs, no markdown links or emphasis."""
+    flat = _URL.sub("(link removed)", text or "")
+    flat = re.sub(r"[\s\u200b]+", " ", flat).strip()
     flat = re.sub(r"[\[\]<>*_`|#]", "", flat)
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
@@ -382,9 +390,10 @@ def _fact_lines(text: str, asked: list[Fact]) -> list[str]:
 
 def _units(text: str) -> list[str]:
     """Table rows ("| Interest rate | 2.10% AER |" -> "Interest rate: 2.10% AER") and the
-    sentences of the other lines."""
+    sentences of the other lines, never across a blank line (a paragraph is a unit, so an
+    injected paragraph without a full stop cannot swallow the sentence after it)."""
     units: list[str] = []
-    prose: list[str] = []
+    paragraphs: list[list[str]] = [[]]
     for line in text.splitlines():
         stripped = line.strip()
         if stripped.startswith("|"):
@@ -392,10 +401,13 @@ def _units(text: str) -> list[str]:
             if any(cells) and not all(re.fullmatch(r":?-{3,}:?", c) for c in cells if c):
                 label, *rest = cells
                 units.append(f"{label}: {', '.join(c for c in rest if c)}" if rest else label)
+        elif stripped:
+            paragraphs[-1].append(stripped.lstrip("-*• ").strip())
         else:
-            prose.append(stripped.lstrip("-*• ").strip())
-    flat = " ".join(p for p in prose if p)
-    units += [s.strip() for s in re.split(r"(?<=[.!?])\s+", flat) if s.strip()]
+            paragraphs.append([])
+    for paragraph in paragraphs:
+        flat = " ".join(paragraph)
+        units += [s.strip() for s in re.split(r"(?<=[.!?])\s+", flat) if s.strip()]
     return units
 
 
