@@ -105,6 +105,7 @@ class Transaction(Base):
         Index("ix_tx_user_date", "user_id", "date", "category_id", "amount"),
         Index("ix_tx_account_date", "account_id", "date", "amount"),
         Index("ix_tx_user_category_date", "user_id", "category_id", "date"),
+        Index("ix_tx_user_transfer_payee", "user_id", "is_transfer", "payee"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,5 +1,5 @@
-"""The per-worker caches on the turn path: tool schemas per vocabulary, profiles per user and
-"today". They must change what a turn sees only in the ways documented."""
+"""The caches on the turn path: tool schemas per vocabulary (in the registry), profiles per
+user and "today" (per worker). They must change what a turn sees only in the ways documented."""
 
 from __future__ import annotations
 
@@ -11,22 +11,48 @@ import httpx
 import pytest
 from server_support import RecordingModel, demo_ledger, ledger_today, live_server, token_for
 
-import server
-from server import ProfileCache, SchemaCachingRegistry, ServerSettings, create_app
+from server import ProfileCache, ServerSettings, create_app, profiles
 from tools import default_registry
-from tools.base import Vocabulary
+from tools.base import Tool, Vocabulary
 from tools.profile import UserProfile
 
 
+def _fresh(tools: list[Tool], vocabulary: Vocabulary | None) -> list[dict]:
+    """The schemas built tool by tool, bypassing the registry's cache."""
+    return [tool.openai_schema(vocabulary) for tool in tools]
+
+
 def test_cached_schemas_equal_freshly_built_ones_per_vocabulary() -> None:
-    plain, cached = default_registry(), SchemaCachingRegistry(default_registry())
+    cached = default_registry()
     mine = Vocabulary(accounts=("Checking",), categories=("Groceries", "Rent"))
     theirs = Vocabulary(accounts=("Savings",), categories=("Travel",))
 
     for vocabulary in (mine, theirs, mine, None):
-        assert cached.openai_schemas(vocabulary) == plain.openai_schemas(vocabulary)
+        assert cached.openai_schemas(vocabulary) == _fresh(list(cached), vocabulary)
     assert cached.openai_schemas(mine) != cached.openai_schemas(theirs)
-    assert cached.names() == plain.names()
+    again = zip(cached.openai_schemas(mine), cached.openai_schemas(mine), strict=True)
+    assert all(first is second for first, second in again)  # built once, then reused
+
+
+def test_a_tool_added_later_appears_in_the_cached_schemas() -> None:
+    registry = default_registry()
+    vocabulary = Vocabulary(categories=("Groceries",))
+    before = registry.openai_schemas(vocabulary)
+    extra = next(iter(default_registry()))
+    registry.add(Tool("extra_" + extra.name, extra.description, extra.input_model,
+                      extra.output_model, extra.fn))
+
+    after = registry.openai_schemas(vocabulary)
+    assert after == _fresh(list(registry), vocabulary)
+    assert [s["function"]["name"] for s in after] == [
+        *(s["function"]["name"] for s in before), "extra_" + extra.name]
+
+
+def test_changing_a_returned_list_does_not_change_the_next_turns() -> None:
+    registry = default_registry()
+    first = registry.openai_schemas(None)
+    first.clear()
+    assert registry.openai_schemas(None) == _fresh(list(registry), None)
 
 
 def _profile(name: str, today: dt.date) -> UserProfile:
@@ -36,7 +62,7 @@ def _profile(name: str, today: dt.date) -> UserProfile:
 
 def test_profiles_expire_and_are_keyed_by_today(monkeypatch: pytest.MonkeyPatch) -> None:
     now = [1000.0]
-    monkeypatch.setattr(server.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(profiles.time, "monotonic", lambda: now[0])
     cache = ProfileCache(ttl=10)
     day = dt.date(2026, 10, 20)
     cache.put(1, day, _profile("alice", day))

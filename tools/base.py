@@ -9,6 +9,7 @@ structured ``ToolFailure`` naming the field and the allowed values, never as an 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 from collections.abc import Callable, Iterator
@@ -176,11 +177,16 @@ def _describe_validation_error(exc: ValidationError) -> tuple[str, str, str | No
     return "invalid_arguments", f"{where}{first['msg']}", field_name
 
 
+SCHEMA_CACHE_SIZE = 256
+"""Vocabularies (roughly: users) whose tool schemas a registry keeps built."""
+
+
 class ToolRegistry:
     """The tools an agent may call; shared by the agent, the server and the CLI."""
 
     def __init__(self, tools: list[Tool[Any, Any]] | None = None):
         self._tools: dict[str, Tool[Any, Any]] = {}
+        self._schemas = functools.lru_cache(maxsize=SCHEMA_CACHE_SIZE)(self._build_schemas)
         for tool in tools or []:
             self.add(tool)
 
@@ -188,6 +194,7 @@ class ToolRegistry:
         if tool.name in self._tools:
             raise ValueError(f"tool {tool.name!r} is registered twice")
         self._tools[tool.name] = tool
+        self._schemas.cache_clear()
 
     def get(self, name: str) -> Tool[Any, Any] | None:
         return self._tools.get(name)
@@ -198,7 +205,9 @@ class ToolRegistry:
     def names(self) -> list[str]:
         return list(self._tools)
 
-    def run(self, ctx: ToolContext, name: str, arguments: dict[str, Any] | str | None) -> ToolResult:
+    def run(
+        self, ctx: ToolContext, name: str, arguments: dict[str, Any] | str | None
+    ) -> ToolResult:
         """Run tool ``name``; an unknown name is a failure the model can read, not an error."""
         tool = self.get(name)
         if tool is None:
@@ -209,4 +218,12 @@ class ToolRegistry:
         return tool.run(ctx, arguments)
 
     def openai_schemas(self, vocabulary: Vocabulary | None = None) -> list[dict[str, Any]]:
-        return [tool.openai_schema(vocabulary) for tool in self]
+        """Every tool as an OpenAI ``tools`` entry, with ``vocabulary``'s enums.
+
+        Each vocabulary's schemas are built once (pydantic schema generation costs about 2 ms
+        per turn otherwise) and shared by every caller: treat them as read-only.
+        """
+        return list(self._schemas(vocabulary))
+
+    def _build_schemas(self, vocabulary: Vocabulary | None) -> tuple[dict[str, Any], ...]:
+        return tuple(tool.openai_schema(vocabulary) for tool in self)
