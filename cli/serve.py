@@ -68,6 +68,7 @@ def serve(demo: bool, db: str | None, host: str, port: int) -> None:
     import uvicorn
 
     from server import create_app, uvicorn_log_config
+    from server.settings import server_settings
 
     settings = _settings(db if db or not demo else DEFAULT_DEMO_DB)
     url = settings.database_url
@@ -79,7 +80,8 @@ def serve(demo: bool, db: str | None, host: str, port: int) -> None:
         page_token = tokens[0][1]
     elif _is_sqlite_file(url) and not Path(url).expanduser().exists():
         raise UserError(f"no ledger at {url}; pass --db, or try `finchat serve --demo`")
-    app = create_app(settings, demo_page_token=page_token)
+    options = server_settings(settings).model_copy(update={"warm_knowledge": True})
+    app = create_app(options, demo_page_token=page_token)
     uvicorn.run(app, host=host, port=port, log_config=uvicorn_log_config(), access_log=False,
                 timeout_graceful_shutdown=10)
 

@@ -6,6 +6,7 @@ model at startup, and keeps serving (``/readyz`` says why) if the database is do
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -84,8 +85,24 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime.model = await run_blocking(make_model, settings)
     logger.info("ready", extra={"fields": {"model": settings.model,
                                            "database": engine.url.render_as_string()}})
+    warming = asyncio.create_task(run_blocking(_warm_knowledge, str(engine.url))) \
+        if settings.warm_knowledge else None
     yield
+    if warming is not None:
+        warming.cancel()
     engine.dispose()
+
+
+def _warm_knowledge(ledger_url: str) -> None:
+    """Build or sync the default product index for this ledger (the key ``product_lookup``
+    uses), so no user waits for it; a failure is logged and the tool retries on first use."""
+    from knowledge import default_retriever
+
+    try:
+        default_retriever(ledger_url)
+        logger.info("product documents indexed")
+    except Exception:
+        logger.exception("indexing the product documents failed")
 
 
 def _add_middleware(app: FastAPI, settings: ServerSettings) -> None:

@@ -24,6 +24,9 @@ class ServerSettings(Settings):
     """Longest user message the widget API accepts."""
     profile_cache_seconds: float = 10.0
     """How long a worker reuses a user's profile (names for the tool enums); 0 disables."""
+    warm_knowledge: bool = False
+    """Index the product documents in the background at startup, so the first product
+    question does not wait for it (``finchat serve`` turns this on; tests leave it off)."""
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from assistant.backends.scripted import ScriptedModel
 from assistant.messages import Message, ToolCall, Usage
 from assistant.model import ModelResponse
 from server import JsonFormatter, ServerSettings, create_app
+from tools.base import ToolContext
 
 
 @pytest.fixture(scope="module")
@@ -133,3 +136,24 @@ def test_logs_are_json_lines_with_request_user_tools_and_tokens(ledger: Path) ->
     assert (turn["prompt_tokens"], turn["completion_tokens"], turn["steps"]) == (120, 9, 2)
     assert request["status"] == 200 and request["path"] == "/v1/chat/completions"
     assert request["duration_ms"] > 0
+
+
+def test_startup_indexes_products_under_the_key_product_lookup_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import knowledge
+    from tools.products import _ledger_url
+
+    warmed: list[str | None] = []
+    monkeypatch.setattr(knowledge, "default_retriever", warmed.append)
+    settings = ServerSettings(database_url=str(tmp_path / "ledger.db"), warm_knowledge=True)
+    app = create_app(settings, model=RecordingModel())
+    with live_server(app) as server:
+        assert httpx.get(server.base_url + "/healthz").status_code == 200
+        for _ in range(100):
+            if warmed:
+                break
+            time.sleep(0.05)
+    runtime = app.state.runtime
+    ctx = ToolContext(sessions=runtime.sessions, user_id=1, today=dt.date(2026, 1, 1))
+    assert warmed == [_ledger_url(ctx)]
