@@ -20,8 +20,8 @@ from tools.ledger_tools import (
     spending_breakdown_tool,
 )
 from tools.products import product_lookup_tool
-from tools.recurring import recurring_payments_tool
 from tools.profile import UserProfile, load_profile
+from tools.recurring import recurring_payments_tool
 
 __all__ = [
     "LEDGER_TOOLS",

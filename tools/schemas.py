@@ -42,7 +42,9 @@ def _category_field(description: str) -> object:
 # ---------------------------------------------------------------- get_balance
 class BalanceInput(_Input):
     account: str | None = _account_field("One account's name; omit for all accounts.")
-    as_of: dt.date | None = Field(None, description="Balance at the end of this day; omit for today.")
+    as_of: dt.date | None = Field(
+        None, description="Balance at the end of this day; omit for today."
+    )
 
 
 class AccountBalance(BaseModel):
@@ -187,9 +189,9 @@ class TransactionsInput(_Input):
     def _consistent_ranges(self) -> TransactionsInput:
         if self.start_date and self.end_date and self.end_date < self.start_date:
             raise ValueError("end_date must not be before start_date")
-        if self.min_amount is not None and self.max_amount is not None:
-            if self.max_amount < self.min_amount:
-                raise ValueError("max_amount must not be below min_amount")
+        both_amounts = self.min_amount is not None and self.max_amount is not None
+        if both_amounts and self.max_amount < self.min_amount:  # type: ignore[operator]
+            raise ValueError("max_amount must not be below min_amount")
         return self
 
 
