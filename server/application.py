@@ -19,7 +19,7 @@ from assistant.backends import make_model
 from assistant.model import Model
 from assistant.settings import Settings
 from ledger.db import create_schema, make_engine, session_factory
-from server import health, openai_api, pages, widget_api
+from server import health, ledger_api, openai_api, pages, widget_api
 from server.errors import add_error_handlers
 from server.limits import BodySizeLimitMiddleware, RequestTooLarge, too_large_handler
 from server.logs import RequestContextMiddleware, configure_logging
@@ -65,7 +65,7 @@ def create_app(
     app.state.runtime = runtime
     add_error_handlers(app)
     app.add_exception_handler(RequestTooLarge, too_large_handler)
-    for module in (openai_api, widget_api, pages, health):
+    for module in (openai_api, widget_api, ledger_api, pages, health):
         module.add_routes(app)
     _add_middleware(app, options)
     return app
@@ -108,12 +108,13 @@ def _warm_knowledge(ledger_url: str) -> None:
 def _add_middleware(app: FastAPI, settings: ServerSettings) -> None:
     """Each addition wraps the ones before it, so a request meets the request id and log
     line first, then CORS, then the body limit."""
-    app.add_middleware(BodySizeLimitMiddleware, limit=settings.max_request_bytes)
+    app.add_middleware(BodySizeLimitMiddleware, limit=settings.max_request_bytes,
+                       path_limits=ledger_api.BODY_LIMITS)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "DELETE"],
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
             expose_headers=["X-Request-ID"],
             max_age=600,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from fastapi import Request
 from fastapi.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -20,19 +22,22 @@ class RequestTooLarge(Exception):
 
 class BodySizeLimitMiddleware:
     """Refuses bodies over ``limit`` bytes: at once from ``Content-Length``, otherwise while
-    reading, so a chunked upload cannot make a worker buffer an unbounded body."""
+    reading, so a chunked upload cannot make a worker buffer an unbounded body.
+    ``path_limits`` gives other limits to exact paths (a statement upload may be 50 MB)."""
 
-    def __init__(self, app: ASGIApp, *, limit: int):
+    def __init__(self, app: ASGIApp, *, limit: int, path_limits: Mapping[str, int] | None = None):
         self.app = app
         self.limit = limit
+        self.path_limits = dict(path_limits or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.path_limits.get(scope["path"], self.limit)
         declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            response = error_response(_too_large(self.limit))
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            response = error_response(_too_large(limit))
             await response(scope, receive, send)
             return
         received = 0
@@ -42,8 +47,8 @@ class BodySizeLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:
-                    raise RequestTooLarge(self.limit)
+                if received > limit:
+                    raise RequestTooLarge(limit)
             return message
 
         await self.app(scope, counting_receive, send)

@@ -81,7 +81,7 @@ def test_import_with_column_numbers(app: click.Group, ledger: Ledger, tmp_path: 
                   "--account", "US Checking", "--map", "1=date", "--map", "2=amount",
                   "--map", "5=payee")
     assert result.exit_code == 0, result.output
-    assert ledger.stored("US Checking")[0][2] == "Safeway"
+    assert ledger.stored("US Checking")[-1][2] == "Safeway"  # newest, first in the file
     wrong = _run(app, tmp_path, "import", str(DATA / "de_ing.csv"), "--account", "Giro",
                  "--map", "Betrag=money")
     assert wrong.exit_code == 1 and "unknown field 'money'" in wrong.stderr

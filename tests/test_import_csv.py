@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from import_support import DATA, Ledger, open_ledger
 
+from ledger import queries as q
 from ledger.importing import CsvOptions, ImportOptions, ImportRejected, import_bytes, import_path
 from ledger.importing.csv_reader import parse_mapping
 
@@ -67,13 +68,13 @@ def test_us_chase_month_first_dates_and_trailing_comma(ledger: Ledger) -> None:
     report = _import(ledger, "us_chase_checking.csv", "US Checking")
     assert report.details["date format"] == "%m/%d/%Y"
     assert "memo" not in report.details["columns"]  # "Details" is DEBIT/CREDIT, not a memo
-    assert _rows(ledger, "US Checking") == [
-        (dt.date(2026, 10, 30), D("-82.17"), "Whole Foods", None),
-        (dt.date(2026, 10, 28), D("-15.49"), "Netflix", None),
-        (dt.date(2026, 10, 15), D("2750.00"), "Acme Corp Payroll", None),
-        (dt.date(2026, 10, 13), D("-120.00"), "Check 1042", None),
-        (dt.date(2026, 10, 3), D("-96.30"), "PG&E Web Online", None),
+    assert _rows(ledger, "US Checking") == [  # the export lists newest first: stored oldest first
         (dt.date(2026, 10, 1), D("-5.75"), "Blue Bottle Coffee San Francisco", None),
+        (dt.date(2026, 10, 3), D("-96.30"), "PG&E Web Online", None),
+        (dt.date(2026, 10, 13), D("-120.00"), "Check 1042", None),
+        (dt.date(2026, 10, 15), D("2750.00"), "Acme Corp Payroll", None),
+        (dt.date(2026, 10, 28), D("-15.49"), "Netflix", None),
+        (dt.date(2026, 10, 30), D("-82.17"), "Whole Foods", None),
     ]
 
 
@@ -82,25 +83,31 @@ def test_german_ing_semicolons_decimal_commas_latin1_preamble(ledger: Ledger) ->
     assert (report.details["delimiter"], report.details["decimal separator"]) == (";", ",")
     assert "amount=Betrag" in report.details["columns"]  # not "Saldo", the running balance
     assert _rows(ledger, "Giro") == [
-        (dt.date(2026, 10, 30), D("-54.37"), "REWE", "REWE SAGT DANKE 4711//Berlin/DE"),
-        (dt.date(2026, 10, 27), D("3210.00"), "Stadtklinikum München", "Gehalt Oktober 2026"),
+        (dt.date(2026, 10, 1), D("-890.00"), "Hausverwaltung Müller & Söhne", "Miete Oktober"),
+        (dt.date(2026, 10, 5), D("-54.00"), "SWM Stadtwerke München", "Abschlag Strom Oktober"),
         (dt.date(2026, 10, 15), D("-1049.90"), "Deutsche Bahn",
          "DB Vertrieb GmbH Fahrkarte 1234567"),
-        (dt.date(2026, 10, 5), D("-54.00"), "SWM Stadtwerke München", "Abschlag Strom Oktober"),
-        (dt.date(2026, 10, 1), D("-890.00"), "Hausverwaltung Müller & Söhne", "Miete Oktober"),
+        (dt.date(2026, 10, 27), D("3210.00"), "Stadtklinikum München", "Gehalt Oktober 2026"),
+        (dt.date(2026, 10, 30), D("-54.37"), "REWE", "REWE SAGT DANKE 4711//Berlin/DE"),
     ]
 
 
 def test_credit_card_debit_and_credit_columns(ledger: Ledger) -> None:
     _import(ledger, "cc_capitalone.csv", "Card")
     assert [(d, a, p) for d, a, p, _ in _rows(ledger, "Card")] == [
-        (dt.date(2026, 10, 29), D("-23.18"), "Uber Eats"),
-        (dt.date(2026, 10, 24), D("500.00"), "Capital One Online Pymt"),
-        (dt.date(2026, 10, 20), D("-41.07"), "Shell"),
-        (dt.date(2026, 10, 18), D("-1234.56"), "Amazon"),
-        (dt.date(2026, 10, 11), D("-31.40"), "Joes Pizza"),
         (dt.date(2026, 10, 11), D("18.99"), "Amazon"),
+        (dt.date(2026, 10, 11), D("-31.40"), "Joes Pizza"),
+        (dt.date(2026, 10, 18), D("-1234.56"), "Amazon"),
+        (dt.date(2026, 10, 20), D("-41.07"), "Shell"),
+        (dt.date(2026, 10, 24), D("500.00"), "Capital One Online Pymt"),
+        (dt.date(2026, 10, 29), D("-23.18"), "Uber Eats"),
     ]
+    with ledger.sessions() as session:  # newest first again, the bank's order within a day
+        account_id = next(a.id for a in q.accounts(session, ledger.alice) if a.name == "Card")
+        page = q.find_transactions(session, ledger.alice, q.TransactionFilter(
+            account_id=account_id), sort="date_desc", limit=2, offset=4)
+    assert [(r.date, r.payee) for r in page.rows] == [
+        (dt.date(2026, 10, 11), "Joes Pizza"), (dt.date(2026, 10, 11), "Amazon")]
 
 
 def test_tab_bom_parentheses_and_dates_disambiguated_by_order(ledger: Ledger) -> None:
@@ -126,9 +133,9 @@ def test_headerless_file_needs_and_accepts_column_numbers(ledger: Ledger) -> Non
                      mapping={"1": "date", "2": "amount", "5": "payee"})
     assert report.rows_added == 3
     assert [(d, a, p) for d, a, p, _ in _rows(ledger, "US Checking")] == [
-        (dt.date(2026, 10, 31), D("-67.12"), "Safeway"),
-        (dt.date(2026, 10, 29), D("-9.99"), "Spotify"),
         (dt.date(2026, 10, 27), D("1850.00"), "Acme Corp Dir Dep 102726 Xxxxx1234 John Doe"),
+        (dt.date(2026, 10, 29), D("-9.99"), "Spotify"),
+        (dt.date(2026, 10, 31), D("-67.12"), "Safeway"),
     ]
 
 

@@ -32,20 +32,20 @@ def test_sgml_v1_with_unclosed_tags_entities_payee_aggregate_and_long_names(
     report = _import(ledger, "us_bank_v1.ofx", "US Checking")
     assert (report.file_format, report.details["version"]) == ("ofx", "102")
     assert [(d, a, p, m, s) for d, a, p, m, s, *_ in ledger.stored("US Checking")] == [
+        (dt.date(2026, 10, 1), D("-5.75"), "Blue Bottle", None, "202610010001"),
+        (dt.date(2026, 10, 14), D("2750.00"), "Acme Corp Payroll", None, "202610140001"),
+        (dt.date(2026, 10, 15), D("-96.30"), "PG&E", "Café utility", "202610150001"),
         # 20:00 EST on Oct 31 is Nov 1 in UTC: the date stays the bank's own.
         (dt.date(2026, 10, 31), D("-18.99"), "Amazon", "Books & more", "202610310001"),
-        (dt.date(2026, 10, 15), D("-96.30"), "PG&E", "Café utility", "202610150001"),
-        (dt.date(2026, 10, 14), D("2750.00"), "Acme Corp Payroll", None, "202610140001"),
-        (dt.date(2026, 10, 1), D("-5.75"), "Blue Bottle", None, "202610010001"),
     ]
 
 
 def test_qfx_credit_card_with_undeclared_windows_1252_bytes(ledger: Ledger) -> None:
     _import(ledger, "cc_card_v1.qfx", "Card")
     assert [(d, a, p, m, s) for d, a, p, m, s, *_ in ledger.stored("Card")] == [
-        (dt.date(2026, 10, 29), D("-23.18"), "Uber Eats", None, "3201029A1"),
-        (dt.date(2026, 10, 24), D("500.00"), "Payment - Thank You", None, "3201024P1"),
         (dt.date(2026, 10, 11), D("-31.40"), "Joes Pizza", "Crème brûlée", "3201011B7"),
+        (dt.date(2026, 10, 24), D("500.00"), "Payment - Thank You", None, "3201024P1"),
+        (dt.date(2026, 10, 29), D("-23.18"), "Uber Eats", None, "3201029A1"),
     ]
 
 
@@ -53,9 +53,9 @@ def test_xml_v2(ledger: Ledger) -> None:
     report = _import(ledger, "de_bank_v2.ofx", "Giro")
     assert report.details["version"] == "220"
     assert [(d, a, p, s) for d, a, p, _, s, *_ in ledger.stored("Giro")] == [
-        (dt.date(2026, 10, 30), D("-54.37"), "REWE", "2026103000017"),
-        (dt.date(2026, 10, 27), D("3210.00"), "Stadtklinikum München", "2026102700003"),
         (dt.date(2026, 10, 5), D("-54.00"), "SWM Stadtwerke München", "2026100500011"),
+        (dt.date(2026, 10, 27), D("3210.00"), "Stadtklinikum München", "2026102700003"),
+        (dt.date(2026, 10, 30), D("-54.37"), "REWE", "2026103000017"),
     ]
 
 

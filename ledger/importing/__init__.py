@@ -7,7 +7,13 @@
 
 from ledger.importing.csv_reader import CsvOptions, parse_mapping
 from ledger.importing.entry import add_transaction, delete_transaction, edit_transaction
-from ledger.importing.errors import EntryError, ImportRejected
+from ledger.importing.errors import (
+    EntryError,
+    ImportConflict,
+    ImportNotFound,
+    ImportRejected,
+    ImportTooLarge,
+)
 from ledger.importing.importer import (
     BatchSummary,
     ImportOptions,
@@ -24,10 +30,13 @@ __all__ = [
     "BatchSummary",
     "CsvOptions",
     "EntryError",
+    "ImportConflict",
     "ImportLimits",
+    "ImportNotFound",
     "ImportOptions",
     "ImportRejected",
     "ImportReport",
+    "ImportTooLarge",
     "RowError",
     "add_transaction",
     "delete_transaction",

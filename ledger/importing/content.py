@@ -9,7 +9,7 @@ from __future__ import annotations
 import codecs
 from typing import Literal
 
-from ledger.importing.errors import ImportRejected
+from ledger.importing.errors import ImportRejected, ImportTooLarge
 from ledger.importing.records import ImportLimits
 
 FileFormat = Literal["csv", "ofx"]
@@ -26,17 +26,26 @@ _MAGIC: dict[bytes, str] = {
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
+def check_size(size: int, filename: str, limits: ImportLimits) -> None:
+    """Refuse a file of ``size`` bytes over the limit, before it is read.
+
+    Raises:
+        ImportTooLarge: with the limit and what to do instead.
+    """
+    if size > limits.max_bytes:
+        raise ImportTooLarge(
+            f"{filename} is {size:,} bytes; the limit is {limits.max_bytes:,} "
+            "(split the export into smaller date ranges)"
+        )
+
+
 def check_content(data: bytes, filename: str, limits: ImportLimits) -> None:
     """Refuse files that are too large, empty, or not text.
 
     Raises:
         ImportRejected: with the reason and what to do instead.
     """
-    if len(data) > limits.max_bytes:
-        raise ImportRejected(
-            f"{filename} is {len(data):,} bytes; the limit is {limits.max_bytes:,} "
-            "(split the export into smaller date ranges)"
-        )
+    check_size(len(data), filename, limits)
     if not data.strip():
         raise ImportRejected(f"{filename} is empty")
     for magic, what in _MAGIC.items():

@@ -347,6 +347,13 @@ class _RowParser:
         self.parse_date = DateParser(date_fmt)
         self.decimal = decimal
         self.max_cell = limits.max_cell_chars
+        self.padded = max([self.width, *(index + 1 for index in self.cols.values())])
+        """Short rows are padded with empty cells to this width, so that every mapped
+        column can be indexed directly."""
+        self.payee_col = self.cols.get("payee")
+        self.memo_col = self.cols.get("memo")
+        self.id_col = self.cols.get("id")
+        self.currency_col = self.cols.get("currency")
 
     def name(self, target: str) -> str:
         index = self.cols[target]
@@ -361,31 +368,32 @@ class _RowParser:
             column = self.names[index] if index < len(self.names) else f"column {index + 1}"
             size = len(row[index])
             raise _CellProblem(column, f"{size:,} characters (at most {self.max_cell:,})")
-        cols = self.cols
+        if len(row) < self.padded:
+            row = (*row, *[""] * (self.padded - len(row)))
         try:
-            date = self.parse_date(row[cols["date"]] if cols["date"] < len(row) else "")
+            date = self.parse_date(row[self.cols["date"]])
         except ValueProblem as exc:
             raise _CellProblem(self.name("date"), str(exc)) from None
         amount = self._amount(row)
-        if "currency" in cols:
-            code = _cell(row, cols["currency"]).strip().upper()
+        if self.currency_col is not None:
+            code = row[self.currency_col].strip().upper()
             if code and code != self.currency:
                 raise _CellProblem(
                     self.name("currency"), f"{code} but the account is in {self.currency}"
                 )
-        payee_raw = _cell(row, cols["payee"]).strip() if "payee" in cols else ""
-        memo = _cell(row, cols["memo"]).strip() if "memo" in cols else ""
+        payee_raw = "" if self.payee_col is None else row[self.payee_col].strip()
+        memo = "" if self.memo_col is None else row[self.memo_col].strip()
         if not payee_raw:
             payee_raw = memo or "(no description)"
-        bank_id = _cell(row, cols["id"]).strip() if "id" in cols else ""
+        bank_id = None if self.id_col is None else row[self.id_col].strip() or None
         return ParsedRow(
-            line=line,
-            date=date,
-            amount=-amount if self.negate else amount,
-            payee_raw=payee_raw,
-            payee=display_payee(payee_raw),
-            memo=safe_text(memo)[:_MEMO_MAX] or None,
-            bank_id=bank_id or None,
+            line,
+            date,
+            -amount if self.negate else amount,
+            payee_raw,
+            display_payee(payee_raw),
+            (safe_text(memo)[:_MEMO_MAX] or None) if memo else None,
+            bank_id,
         )
 
     def _amount(self, row: Sequence[str]) -> Decimal:

@@ -1,4 +1,7 @@
-"""Errors of importing and manual entry: each carries a message a person can act on."""
+"""Errors of importing and manual entry: each carries a message a person can act on.
+
+``ImportRejected`` has subclasses for the cases a caller answers differently (an HTTP API:
+404, 413, 409); the CLI prints them all the same way."""
 
 from __future__ import annotations
 
@@ -13,6 +16,19 @@ class ImportRejected(Exception):
     def __init__(self, message: str, errors: Sequence[RowError] = ()):
         super().__init__(message)
         self.errors = list(errors)
+
+
+class ImportNotFound(ImportRejected):
+    """No such account or import batch for this user (another user's looks the same)."""
+
+
+class ImportTooLarge(ImportRejected):
+    """The file is larger than ``ImportLimits.max_bytes``; found before the file is read."""
+
+
+class ImportConflict(ImportRejected):
+    """The database refused the write, typically because another import into the same
+    account committed first; nothing was written, and trying again may succeed."""
 
 
 class EntryError(ValueError):

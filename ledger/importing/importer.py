@@ -14,10 +14,12 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import hashlib
+import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from operator import itemgetter
+from functools import lru_cache
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +28,10 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledger.categorise import Categoriser, Example
-from ledger.importing.content import check_content, detect_format
+from ledger.importing.content import check_content, check_size, detect_format
 from ledger.importing.csv_reader import CsvOptions, read_csv
 from ledger.importing.dedupe import deduplicate
-from ledger.importing.errors import ImportRejected
+from ledger.importing.errors import ImportConflict, ImportNotFound, ImportRejected
 from ledger.importing.ofx_reader import read_ofx
 from ledger.importing.records import ImportLimits, ParsedFile, RowError
 from ledger.models import Account, ImportBatch, Transaction
@@ -99,12 +101,7 @@ def import_path(
     options = options or ImportOptions()
     path = Path(path)
     try:
-        size = path.stat().st_size
-        if size > options.limits.max_bytes:
-            raise ImportRejected(
-                f"{path.name} is {size:,} bytes; the limit is {options.limits.max_bytes:,} "
-                "(split the export into smaller date ranges)"
-            )
+        check_size(path.stat().st_size, path.name, options.limits)
         data = path.read_bytes()
     except OSError as exc:
         raise ImportRejected(f"cannot read {path}: {exc.strerror or exc}") from None
@@ -133,7 +130,9 @@ def import_bytes(
 
     Raises:
         ImportRejected: nothing was written; the message names the file and, for bad rows,
-            the first line and field (``.errors`` holds every bad row).
+            the first line and field (``.errors`` holds every bad row). Subclasses:
+            ``ImportNotFound`` (no such account), ``ImportTooLarge``, ``ImportConflict``
+            (the database refused the write; trying again may work).
     """
     options = options or ImportOptions()
     filename = Path(filename).name[:255] or "upload"
@@ -143,7 +142,7 @@ def import_bytes(
         return _import(sessions, data, digest, filename, user_id, account, options)
     except (IntegrityError, OperationalError) as exc:
         reason = str(exc.orig or exc).strip().splitlines()[0][:200]
-        raise ImportRejected(
+        raise ImportConflict(
             f"{filename}: the database refused the import ({reason}); nothing was imported. "
             "Another import into the same account at the same time? Try again."
         ) from None
@@ -264,13 +263,24 @@ def _store(
             session.connection(),
             Transaction.__table__,
             _INSERT_COLUMNS,
-            (
+            _oldest_first([
                 (row.date, row.amount, row.payee, row.memo, category_id, source_id, *constant)
                 for row, source_id, category_id in zip(
                     fresh.rows, fresh.source_ids, categories, strict=True
                 )
-            ),
+            ]),
         )
+
+
+def _oldest_first(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """``rows`` (date first) reversed when the file lists them newest first, as many banks do.
+
+    The date-led indexes then grow at their right edge, where SQLite appends without
+    splitting pages: 200,000 rows inserted newest first took 25% longer. Ids follow the dates,
+    and the bank's order within a day is kept when listing newest first (date, then id,
+    descending). Source ids were computed in file order, so they do not change.
+    """
+    return rows[::-1] if rows[0][0] > rows[-1][0] else rows
 
 
 _INSERT_COLUMNS = ("date", "amount", "payee", "memo", "category_id", "source_id",
@@ -280,47 +290,76 @@ _INSERT_COLUMNS = ("date", "amount", "payee", "memo", "category_id", "source_id"
 def _bulk_insert(
     connection: Connection, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]
 ) -> None:
-    """``executemany`` straight to the driver, with each column's bind conversion applied.
+    """Rows straight to the driver, with each column's bind conversion applied.
 
     SQLAlchemy's executemany builds and processes a parameter dict per row, which costs
-    more than SQLite's own insert; here the statement is compiled once for the dialect
-    (positional or named parameters alike) and only columns whose type converts values
-    (``Cents``, dates on SQLite) pay a function call.
+    more than the database's own insert. Here the statement is compiled once for the
+    dialect (positional or named parameters alike) and values are converted a column at a
+    time, with the dialect's own conversion for each type (``Cents``; dates on SQLite, which
+    the driver's deprecated default adapter would otherwise handle), each distinct value
+    once: a file has a few hundred dates and a few thousand amounts, so a 200,000-row
+    import makes thousands of conversion calls instead of 600,000. Equal values convert
+    equally for these types (``Decimal("1.5")`` and ``Decimal("1.50")`` are both 150 cents).
+    SQLite gets many rows per statement (see ``_insert_sqlite``).
     """
     dialect = connection.dialect
     compiled = table.insert().compile(dialect=dialect, column_keys=list(columns))
-    converters = [
-        (i, convert)
-        for i, name in enumerate(columns)
-        if (convert := table.c[name].type.bind_processor(dialect)) is not None
-    ]
-
-    def converted(row: Sequence[Any]) -> list[Any]:
-        values = list(row)
-        for i, convert in converters:
-            values[i] = convert(values[i])
-        return values
-
-    if compiled.positional:
-        order = itemgetter(*(columns.index(key) for key in compiled.positiontup or ()))
-        params: list[Any] = list(map(order, map(converted, rows)))
+    values: list[Iterable[Any]] = list(zip(*rows, strict=True))  # one tuple per column
+    if not values:
+        return
+    for i, name in enumerate(columns):
+        convert = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        if convert is not None:
+            values[i] = map(lru_cache(maxsize=None)(convert), values[i])
+    if not compiled.positional:
+        named = [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
+        connection.exec_driver_sql(compiled.string, named)
+        return
+    ordered = zip(*(values[columns.index(key)] for key in compiled.positiontup or ()),
+                  strict=True)
+    if dialect.name == "sqlite":
+        _insert_sqlite(connection, compiled.string, len(columns), ordered)
     else:
-        params = [dict(zip(columns, converted(row), strict=True)) for row in rows]
-    connection.exec_driver_sql(compiled.string, params)
+        connection.exec_driver_sql(compiled.string, list(ordered))
+
+
+_ROWS_PER_STATEMENT = 1000
+
+
+def _insert_sqlite(
+    connection: Connection, single_row_sql: str, width: int, rows: Iterator[Sequence[Any]]
+) -> None:
+    """Insert ``rows`` with up to ``_ROWS_PER_STATEMENT`` rows per ``INSERT ... VALUES``.
+
+    An INSERT into a table with a trigger is a multi-write statement to SQLite: it opens a
+    statement journal so that the statement can be undone alone, and saves in it each page
+    the statement changes. ``executemany`` runs one statement per row, so every row paid
+    that for each b-tree it touches. Measured on 200,000 rows (CPU seconds, this schema):
+    executemany 4.0 with the ``account_month_totals`` trigger, 3.6 with a trigger whose
+    ``WHEN`` is false, 2.0 without a trigger; a thousand rows per statement 1.7 with the
+    trigger, 1.5 without. The driver caches the prepared statement: it is parsed once.
+    """
+    head, keyword, group = single_row_sql.partition(" VALUES ")
+    driver = connection.connection.driver_connection
+    limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)  # type: ignore[union-attr]
+    per_statement = max(1, min(_ROWS_PER_STATEMENT, limit // width))
+    while chunk := list(islice(rows, per_statement)):
+        sql = head + keyword + ", ".join([group] * len(chunk))
+        connection.exec_driver_sql(sql, tuple(chain.from_iterable(chunk)))
 
 
 def find_account(session: Session, user_id: int, name: str) -> Account:
     """The user's account called ``name`` (case-insensitive).
 
     Raises:
-        ImportRejected: no such account; the message lists this user's accounts only.
+        ImportNotFound: no such account; the message lists this user's accounts only.
     """
     accounts = session.scalars(select(Account).where(Account.user_id == user_id)).all()
     for candidate in accounts:
         if candidate.name.casefold() == name.strip().casefold():
             return candidate
     names = ", ".join(sorted(a.name for a in accounts)) or "none"
-    raise ImportRejected(f"no account named {name!r}; your accounts: {names}")
+    raise ImportNotFound(f"no account named {name!r}; your accounts: {names}")
 
 
 def list_imports(sessions: sessionmaker[Session], *, user_id: int) -> list[BatchSummary]:
@@ -356,14 +395,14 @@ def undo_import(sessions: sessionmaker[Session], *, user_id: int, batch_id: int)
     Rows edited since the import go too: they came from the file being undone.
 
     Raises:
-        ImportRejected: the user has no such batch (another user's batch looks the same).
+        ImportNotFound: the user has no such batch (another user's batch looks the same).
     """
     with sessions.begin() as session:
         batch = session.scalar(
             select(ImportBatch).where(ImportBatch.id == batch_id, ImportBatch.user_id == user_id)
         )
         if batch is None:
-            raise ImportRejected(f"no import with id {batch_id}")
+            raise ImportNotFound(f"no import with id {batch_id}")
         deleted = session.execute(
             delete(Transaction).where(
                 Transaction.import_id == batch_id, Transaction.user_id == user_id
