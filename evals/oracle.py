@@ -3,7 +3,8 @@
 The oracle reads the ledger's raw rows (amounts as the stored integer cents) with plain SQL
 into pandas and applies the project's semantics itself: spending is minus the sum of
 non-transfer amounts outside income categories (uncategorised outflows count, refunds reduce
-it), income is the sum over income categories, transfers are neither, periods are inclusive,
+it), income is the sum over income categories plus uncategorised inflows, transfers are
+neither, periods are inclusive,
 a top-level category includes its children, a balance is the opening balance plus every
 amount up to the day. It never imports ``tools`` or ``ledger.queries``: if both agree, the
 agreement means something.
@@ -104,7 +105,8 @@ class Oracle:
         frame["date"] = pd.to_datetime(frame["date"]).dt.date
         frame["is_transfer"] = frame["is_transfer"].astype(bool)
         frame["income"] = frame["kind"].astype("string").str.lower().eq("income").fillna(False)
-        frame["income"] = frame["income"].astype(bool)
+        uncategorised_inflow = frame["category"].isna() & (frame["amount"] > 0)
+        frame["income"] = frame["income"].astype(bool) | uncategorised_inflow
         return frame
 
     def accounts_frame(self, user: str | None = None) -> pd.DataFrame:

@@ -3,9 +3,10 @@
 Semantics shared by every tool (see ``docs/ledger.md``):
 
 - ``amount`` is the change to the account's balance: outflows are negative.
-- Spending = -(sum of amounts) of non-transfer transactions whose category is not an income
-  category; uncategorised outflows count and refunds (positive amounts) reduce spending.
-- Income = sum of amounts of non-transfer transactions in income categories.
+- Spending = -(sum of amounts) of non-transfer transactions in expense categories (refunds,
+  positive amounts there, reduce spending) plus uncategorised outflows.
+- Income = sum of amounts of non-transfer transactions in income categories plus
+  uncategorised inflows (money in that nobody has categorised is income, not a refund).
 - Transfers between the user's own accounts (``is_transfer``) are neither.
 - Periods are inclusive calendar dates.
 
@@ -31,6 +32,7 @@ from sqlalchemy import (
     extract,
     func,
     literal_column,
+    not_,
     or_,
     select,
 )
@@ -256,22 +258,27 @@ def _presummed(user_id: int, scope: _Scope, key: ColumnElement[Any] | None = Non
     if scope.after_day > 0:
         where.append(extract("day", t.date) > scope.after_day)
     keys = [] if key is None else [key]
+    inflow = case((and_(t.category_id.is_(None), t.amount > 0), 1), else_=0)
     return (
-        select(t.category_id, *(k.label("key") for k in keys),
+        select(t.category_id, inflow.label("uncategorised_inflow"),
+               *(k.label("key") for k in keys),
                func.sum(t.amount).label("total"), func.count().label("n"))
         .where(*where)
-        .group_by(t.category_id, *keys)
+        .group_by(t.category_id, inflow, *keys)
         .subquery()
     )
 
 
-def _is_income(category_id: ColumnElement[Any]) -> ColumnElement[bool]:
-    return and_(category_id.is_not(None), Category.kind == CategoryKind.INCOME)
+def _is_income(part: Subquery) -> ColumnElement[bool]:
+    """Income: income categories, and uncategorised money coming in (a fresh import's salary
+    is income, not a refund that would cancel out spending)."""
+    return or_(part.c.uncategorised_inflow == 1,
+               and_(part.c.category_id.is_not(None), Category.kind == CategoryKind.INCOME))
 
 
-def _not_income(category_id: ColumnElement[Any]) -> ColumnElement[bool]:
-    """Spending's category rule: uncategorised counts, income categories do not."""
-    return or_(category_id.is_(None), Category.kind != CategoryKind.INCOME)
+def _not_income(part: Subquery) -> ColumnElement[bool]:
+    """Spending's rule: expense categories (refunds included) and uncategorised outflows."""
+    return not_(_is_income(part))
 
 
 @dataclass(frozen=True)
@@ -312,7 +319,7 @@ def spending(
         select(key.label("key"), total.label("total"), func.sum(part.c.n).label("n"))
         .select_from(part)
         .outerjoin(Category, Category.id == part.c.category_id)
-        .where(_not_income(part.c.category_id))
+        .where(_not_income(part))
         .group_by(key)
     )
     query = query.order_by(key) if group_by == "month" else query.order_by(total, key)
@@ -339,7 +346,7 @@ def cash_flow(
     """Income and spending per month of ``[start, end]``; months without rows are absent."""
     part = _presummed(user_id, _Scope(start, end, account_id, currency),
                       month_of(Transaction.date))
-    income_row = _is_income(part.c.category_id)
+    income_row = _is_income(part)
     zero = literal_column("0")
     income = func.sum(case((income_row, part.c.total), else_=zero))
     spent = func.sum(case((income_row, zero), else_=part.c.total))
@@ -396,7 +403,7 @@ def budget_spending(
         .select_from(part)
         .join(Category, Category.id == part.c.category_id)
         .join(Budget, and_(Budget.user_id == user_id, covers))
-        .where(_not_income(part.c.category_id))
+        .where(_not_income(part))
         .group_by(Budget.id)
     )
     return {r.id: -_money(r.total) for r in session.execute(query)}
