@@ -11,29 +11,24 @@ tests/test_offline_planner.py, with every tool offered (``recurring_payments`` i
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import statistics
 import time
-from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from offline_support import jsonable
+from offline_support import MODELS, case_problems, conversation, jsonable
 from offline_support import profile as base_profile
 
 from assistant.backends.offline.answer import CallResult, write_answer
-from assistant.backends.offline.planner import INPUT_MODELS, Plan, plan
-from assistant.messages import Message, ToolCall
+from assistant.backends.offline.planner import Plan, plan
 from tools.profile import UserProfile
-from tools.recurring import RecurringInput
 from tools.schemas import Passage, ProductLookupOutput
 
 CASES_FILE = Path(__file__).resolve().parents[1] / "evals" / "planner_cases_generalisation.yaml"
-MODELS = {**INPUT_MODELS, "recurring_payments": RecurringInput}
 TOOLS = frozenset(MODELS)
 REQUIRED_ACCURACY = 0.90
 
@@ -55,90 +50,8 @@ def _cases() -> list[dict[str, Any]]:
     return list(_suite()["cases"])
 
 
-def _conversation(case: dict[str, Any]) -> list[Message]:
-    messages = [Message(role="system", content="You are finchat.")]
-    for entry in case.get("history", []):
-        if "user" in entry:
-            messages.append(Message(role="user", content=entry["user"]))
-        elif "assistant" in entry:
-            messages.append(Message(role="assistant", content=entry["assistant"]))
-        else:
-            calls = [
-                ToolCall(id=f"h{len(messages)}_{i}", name=c["tool"], arguments=jsonable(c["args"]))
-                for i, c in enumerate(entry["calls"])
-            ]
-            messages.append(Message(role="assistant", tool_calls=calls))
-            messages.extend(
-                Message(role="tool", tool_call_id=c.id, name=c.name, content="{}") for c in calls
-            )
-    messages.append(Message(role="user", content=case["q"]))
-    return messages
-
-
 def _plan(case: dict[str, Any]) -> Plan:
-    return plan(_conversation(case), _profile(case.get("profile", "default")), TOOLS)
-
-
-# ---------------------------------------------------------------- matching (BFCL-style)
-def _same(expected: Any, actual: Any) -> bool:
-    if isinstance(expected, list):
-        return any(_same(option, actual) for option in expected)
-    if isinstance(expected, dt.date):
-        return str(actual) == expected.isoformat()
-    if isinstance(expected, bool) or isinstance(actual, bool):
-        return expected is actual
-    if isinstance(expected, int | float | Decimal):
-        try:
-            return Decimal(str(actual)) == Decimal(str(expected))
-        except ArithmeticError:
-            return False
-    if isinstance(expected, str) and isinstance(actual, str):
-        return expected.casefold().strip() == actual.casefold().strip()
-    return bool(expected == actual)
-
-
-def _call_problems(expected: dict[str, Any], name: str, args: dict[str, Any]) -> list[str]:
-    fields = MODELS[name].model_fields
-    wanted = expected.get("args", {})
-    free = set(expected.get("any", []))
-    problems = []
-    for key, value in wanted.items():
-        if not _same(value, args.get(key, fields[key].default)):
-            problems.append(f"{key}={args.get(key)!r} (want {value!r})")
-    for key, value in args.items():
-        if key not in wanted and key not in free and not _same(fields[key].default, value):
-            problems.append(f"unexpected {key}={value!r}")
-    return problems
-
-
-def _calls_problems(expected_calls: list[dict[str, Any]], result: Plan) -> list[str]:
-    remaining = list(result.calls)
-    problems: list[str] = []
-    for expected in expected_calls:
-        candidates = [c for c in remaining if c.name == expected["tool"]]
-        if not candidates:
-            problems.append(f"no {expected['tool']} call (got {[c.name for c in remaining]})")
-            continue
-        best = min(candidates, key=lambda c: len(_call_problems(expected, c.name, c.arguments)))
-        remaining.remove(best)
-        problems += [f"{best.name}: {p}" for p in _call_problems(expected, best.name,
-                                                                  best.arguments)]
-    return problems + [f"extra call {c.name}({c.arguments})" for c in remaining]
-
-
-def case_problems(case: dict[str, Any], result: Plan) -> list[str]:
-    """Why ``result`` does not match ``case`` or any of its alternatives (empty: it matches)."""
-    if "reply" in case:
-        if result.calls:
-            return [f"called {[c.name for c in result.calls]}, want a {case['reply']} reply"]
-        if result.reply_kind != case["reply"]:
-            return [f"reply kind {result.reply_kind}, want {case['reply']}: {result.reply!r}"]
-        return []
-    if result.reply is not None:
-        return [f"replied ({result.reply_kind}) {result.reply!r}"]
-    options = [case["calls"], *case.get("alternatives", [])]
-    found = [_calls_problems(option, result) for option in options]
-    return min(found, key=len)
+    return plan(conversation(case), _profile(case.get("profile", "default")), TOOLS)
 
 
 # ---------------------------------------------------------------- the set
@@ -176,7 +89,7 @@ def test_planner_accuracy_on_new_phrasings() -> None:
 
 
 def test_planning_new_phrasings_takes_under_10_ms_per_turn() -> None:
-    prepared = [(_conversation(c), _profile(c.get("profile", "default"))) for c in _cases()]
+    prepared = [(conversation(c), _profile(c.get("profile", "default"))) for c in _cases()]
     for messages, user in prepared:
         plan(messages, user, TOOLS)
     timings = []

@@ -6,16 +6,15 @@ match (BFCL-style, see the YAML header); the test prints the accuracy and every 
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import statistics
 import time
-from decimal import Decimal
 from typing import Any
 
 import pytest
 from offline_support import (
     ALL_TOOLS,
+    case_problems,
     cases,
     conversation,
     jsonable,
@@ -28,64 +27,6 @@ from assistant.messages import Message, ToolCall
 from ledger.taxonomy import DEFAULT_CATEGORIES
 
 REQUIRED_ACCURACY = 0.90
-
-
-# ---------------------------------------------------------------- matching
-def _same(expected: Any, actual: Any) -> bool:
-    if isinstance(expected, list):
-        return any(_same(option, actual) for option in expected)
-    if isinstance(expected, dt.date):
-        return str(actual) == expected.isoformat()
-    if isinstance(expected, bool) or isinstance(actual, bool):
-        return expected is actual
-    if isinstance(expected, int | float | Decimal):
-        try:
-            return Decimal(str(actual)) == Decimal(str(expected))
-        except ArithmeticError:
-            return False
-    if isinstance(expected, str) and isinstance(actual, str):
-        return expected.casefold().strip() == actual.casefold().strip()
-    return bool(expected == actual)
-
-
-def _call_problems(expected: dict[str, Any], name: str, args: dict[str, Any]) -> list[str]:
-    fields = INPUT_MODELS[name].model_fields
-    wanted = expected.get("args", {})
-    free = set(expected.get("any", []))
-    problems = []
-    for key, value in wanted.items():
-        actual = args.get(key, fields[key].default)
-        if not _same(value, actual):
-            problems.append(f"{key}={actual!r} (want {value!r})")
-    for key, value in args.items():
-        if key not in wanted and key not in free and not _same(fields[key].default, value):
-            problems.append(f"unexpected {key}={value!r}")
-    return problems
-
-
-def case_problems(case: dict[str, Any], result: Plan) -> list[str]:
-    """Why ``result`` does not match ``case`` (empty: it matches)."""
-    if "reply" in case:
-        if result.calls:
-            return [f"called {[c.name for c in result.calls]}, want a {case['reply']} reply"]
-        if result.reply_kind != case["reply"]:
-            return [f"reply kind {result.reply_kind}, want {case['reply']}"]
-        return []
-    if result.reply is not None:
-        return [f"replied ({result.reply_kind}) {result.reply!r}"]
-    remaining = list(result.calls)
-    problems: list[str] = []
-    for expected in case["calls"]:
-        candidates = [c for c in remaining if c.name == expected["tool"]]
-        if not candidates:
-            problems.append(f"no {expected['tool']} call (got {[c.name for c in remaining]})")
-            continue
-        best = min(candidates, key=lambda c: len(_call_problems(expected, c.name, c.arguments)))
-        remaining.remove(best)
-        found = _call_problems(expected, best.name, best.arguments)
-        problems += [f"{best.name}: {p}" for p in found]
-    problems += [f"extra call {c.name}({c.arguments})" for c in remaining]
-    return problems
 
 
 # ---------------------------------------------------------------- the whole set
