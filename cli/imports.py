@@ -136,12 +136,14 @@ def _echo_report(report: ImportReport) -> None:
         click.echo(f"{report.filename} was already imported into {report.account} as batch "
                    f"{report.already_imported_as}; nothing to do.")
         return
-    categorised = report.categorised_by_rule + report.categorised_by_model
+    categorised = (report.categorised_by_rule + report.categorised_by_model
+                   + report.categorised_by_default)
     click.echo(
         f"Imported {report.rows_added} of {report.rows_read} rows from {report.filename} "
         f"into {report.account} (batch {report.batch_id}): {report.rows_duplicate} "
         f"duplicates skipped, {report.rows_invalid} invalid; {categorised} categorised "
-        f"({report.categorised_by_rule} by rule, {report.categorised_by_model} by model)."
+        f"({report.categorised_by_rule} by rule, {report.categorised_by_model} by model, "
+        f"{report.categorised_by_default} by default table)."
     )
     details = "; ".join(f"{k}: {v}" for k, v in report.details.items())
     click.echo(f"Read as {report.file_format.upper()}: {details}")
@@ -296,7 +298,8 @@ def categorize_command(retrain: bool, db: str, user: str | None) -> None:
     trained = (f"model trained on {report.trained_on} transactions"
                if report.trained_on else "no model (too few categorised transactions)")
     click.echo(f"Examined {report.examined} uncategorised transactions: {report.by_rule} by "
-               f"rule, {report.by_model} by model, {report.left_uncategorised} left; {trained}.")
+               f"rule, {report.by_model} by model, {report.by_default} by default table, "
+               f"{report.left_uncategorised} left; {trained}.")
     if retrain and report.trained_on:
         try:
             quality = evaluate(examples, labels)

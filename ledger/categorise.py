@@ -1,12 +1,17 @@
-"""Categorising transactions: the user's rules first, then a classifier learned from the ledger.
+"""Categorising transactions: the user's rules, a classifier learned from the ledger, then
+a built-in table for users with nothing to learn from yet.
 
 Rules (``CategoryRule``: payee pattern, optional amount range) express intent, so they always
 win. Everything else goes to a classifier trained on the user's own categorised transactions:
 TF-IDF over character n-grams of payee and memo (robust to ``TESCO STORES 3217`` vs
 ``Tesco Metro``) plus the direction and order of magnitude of the amount, fed to a logistic
 regression. A prediction below ``CONFIDENCE_THRESHOLD`` leaves the row uncategorised rather
-than guessing. Rows are only ever categorised when they have no category: a category a person
-set (a correction) is never overwritten, and becomes training data at the next retraining.
+than guessing. Rows that neither the rules nor the model categorise get a default category
+from ``ledger.default_rules`` when the payee is a well-known chain or says what it is
+(``Tesco``, ``payroll``) and the user still has that category: a new user's first import is
+then not all uncategorised. Rows are only ever categorised when they have no category: a
+category a person set (a correction) is never overwritten, and becomes training data at the
+next retraining.
 
 The model is saved per database and user under the model directory (``FINCHAT_MODEL_DIR``,
 default ``~/.cache/finchat/models``); it is derived data, deleting it only means the next
@@ -22,7 +27,7 @@ import fnmatch
 import hashlib
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -31,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from ledger.default_rules import CATEGORY_NAMES, default_category
 from ledger.models import Category, CategoryRule, Transaction
 from ledger.money import to_money
 
@@ -351,31 +357,45 @@ def load_classifier(
 class Assignment:
     category_id: int | None
     source: str | None
-    """``rule``, ``model`` or ``None`` (left uncategorised)."""
+    """``rule``, ``model``, ``default`` (the built-in table) or ``None`` (uncategorised)."""
 
 
 class Categoriser:
-    """Rules, then the classifier; built once per import or categorisation run."""
+    """Rules, then the classifier, then the built-in table; built once per import or
+    categorisation run."""
 
     def __init__(self, rules: Sequence[Rule], classifier: PayeeClassifier | None,
-                 valid_ids: set[int] | None = None):
+                 valid_ids: set[int] | None = None, defaults: Mapping[str, int] | None = None):
         self.rules = list(rules)
         self.classifier = classifier
         self.valid_ids = valid_ids
         """The user's category ids now: a saved model may predict a category deleted since."""
+        self.defaults = dict(defaults or {})
+        """Casefolded default category name -> the user's category id, for the names of
+        ``ledger.default_rules`` the user has; empty turns the table off."""
 
     @classmethod
     def for_user(
         cls, session: Session, user_id: int, *, directory: Path | None = None
     ) -> Categoriser:
-        valid = set(session.scalars(select(Category.id).where(Category.user_id == user_id)))
-        return cls(load_rules(session, user_id),
-                   load_classifier(session, user_id, directory=directory), valid)
+        """The user's rules, saved model and categories."""
+        return cls.with_classifier(session, user_id,
+                                   load_classifier(session, user_id, directory=directory))
+
+    @classmethod
+    def with_classifier(
+        cls, session: Session, user_id: int, classifier: PayeeClassifier | None
+    ) -> Categoriser:
+        """The user's rules and categories around a given (e.g. just retrained) model."""
+        ids = _category_ids(session, user_id)
+        return cls(load_rules(session, user_id), classifier, set(ids.values()),
+                   {name: ids[name] for name in _DEFAULT_NAMES if name in ids})
 
     @property
     def active(self) -> bool:
-        """Whether there is anything to apply (a user without rules or model has not)."""
-        return bool(self.rules) or self.classifier is not None
+        """Whether there is anything to apply (a user without rules, model or any of the
+        table's categories has not)."""
+        return bool(self.rules) or self.classifier is not None or bool(self.defaults)
 
     def assign(self, items: Sequence[Example]) -> list[Assignment]:
         """One assignment per item."""
@@ -394,7 +414,25 @@ class Categoriser:
                     self.valid_ids is None or category_id in self.valid_ids
                 ):
                     result[index] = Assignment(category_id, "model")
+        if self.defaults:
+            from ledger.importing.normalise import clean_payee  # the importer imports this
+
+            for index, item in enumerate(items):
+                if result[index].source is None:
+                    name = default_category(clean_payee(item.payee), item.amount)
+                    category_id = self.defaults.get(name.casefold()) if name else None
+                    if category_id is not None:
+                        result[index] = Assignment(category_id, "default")
         return result
+
+
+_DEFAULT_NAMES = frozenset(name.casefold() for name in CATEGORY_NAMES)
+
+
+def _category_ids(session: Session, user_id: int) -> dict[str, int]:
+    """The user's categories: casefolded name -> id."""
+    rows = session.execute(select(Category.name, Category.id).where(Category.user_id == user_id))
+    return {name.casefold(): int(category_id) for name, category_id in rows}
 
 
 @dataclass(frozen=True)
@@ -402,12 +440,14 @@ class CategoriseReport:
     examined: int
     by_rule: int
     by_model: int
+    by_default: int
+    """Rows categorised by the built-in table (``ledger.default_rules``)."""
     trained_on: int | None
     """Rows the model was trained on, ``None`` when there was too little data for one."""
 
     @property
     def left_uncategorised(self) -> int:
-        return self.examined - self.by_rule - self.by_model
+        return self.examined - self.by_rule - self.by_model - self.by_default
 
 
 def categorise_ledger(
@@ -424,8 +464,7 @@ def categorise_ledger(
             classifier = train_and_save(session, user_id, directory=directory)
         else:
             classifier = load_classifier(session, user_id, directory=directory)
-        valid = set(session.scalars(select(Category.id).where(Category.user_id == user_id)))
-        categoriser = Categoriser(load_rules(session, user_id), classifier, valid)
+        categoriser = Categoriser.with_classifier(session, user_id, classifier)
         rows = session.execute(
             select(Transaction.id, Transaction.payee, Transaction.memo, Transaction.amount)
             .where(Transaction.user_id == user_id, Transaction.is_transfer.is_(False))
@@ -452,6 +491,7 @@ def categorise_ledger(
             examined=len(rows),
             by_rule=counts["rule"],
             by_model=counts["model"],
+            by_default=counts["default"],
             trained_on=classifier.trained_on if classifier else None,
         )
 

@@ -201,6 +201,7 @@ def _report_json(report: ImportReport) -> dict[str, Any]:
         "rows_invalid": report.rows_invalid,
         "categorised_by_rule": report.categorised_by_rule,
         "categorised_by_model": report.categorised_by_model,
+        "categorised_by_default": report.categorised_by_default,
         "details": report.details,
         "notes": report.notes,
         "invalid_rows": _rows_json(report.errors, report.filename),

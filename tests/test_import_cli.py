@@ -43,7 +43,7 @@ def test_import_then_again_then_list_and_undo(app: click.Group, ledger: Ledger,
     assert first.exit_code == 0, first.output
     assert first.stdout.splitlines()[0] == (
         "Imported 8 of 8 rows from uk_nationwide.csv into Checking (batch 1): 0 duplicates "
-        "skipped, 0 invalid; 0 categorised (0 by rule, 0 by model)."
+        "skipped, 0 invalid; 6 categorised (0 by rule, 0 by model, 6 by default table)."
     )
     assert "date format: %d %b %Y" in first.stdout
     again = _run(app, tmp_path, "import", statement, "--account", "checking")

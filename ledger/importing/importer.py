@@ -63,6 +63,8 @@ class ImportReport:
     rows_invalid: int = 0
     categorised_by_rule: int = 0
     categorised_by_model: int = 0
+    categorised_by_default: int = 0
+    """From the built-in payee table (ledger/default_rules.py): a new user's first import."""
     errors: list[RowError] = field(default_factory=list)
     details: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -242,6 +244,7 @@ def _store(
         categories = [a.category_id for a in assignments]
         report.categorised_by_rule = sum(a.source == "rule" for a in assignments)
         report.categorised_by_model = sum(a.source == "model" for a in assignments)
+        report.categorised_by_default = sum(a.source == "default" for a in assignments)
     batch = ImportBatch(
         user_id=account.user_id,
         account_id=account.id,
