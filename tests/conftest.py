@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from import_support import Ledger, open_ledger
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -181,3 +182,21 @@ def ledger_db(request: pytest.FixtureRequest, demo_db_path: Path) -> Iterator[Le
         build_demo(url)
         with _opened("postgresql", url) as db:
             yield db
+
+
+# ---------------------------------------------------------------- import tests
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    """A fresh SQLite ledger with the import tests' users and accounts (import_support);
+    a test module may define its own ``ledger`` instead."""
+    with open_ledger(str(tmp_path / "ledger.db"), tmp_path / "models") as opened:
+        yield opened
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
+    """The same ledger on SQLite, then on PostgreSQL (skipped with a reason where absent)."""
+    url = str(tmp_path / "ledger.db") if request.param == "sqlite" else request.getfixturevalue(
+        "pg_url")
+    with open_ledger(url, tmp_path / "models") as opened:
+        yield opened

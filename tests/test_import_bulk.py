@@ -10,11 +10,9 @@ import datetime as dt
 import hashlib
 import sqlite3
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
 from import_support import Ledger, open_ledger
 from sqlalchemy import event, text
 
@@ -24,14 +22,6 @@ from ledger.models import Transaction
 
 ROWS = 2_345
 """More than two statements' worth (a thousand rows each), with a remainder."""
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
-    url = str(tmp_path / "ledger.db") if request.param == "sqlite" else request.getfixturevalue(
-        "pg_url")
-    with open_ledger(url, tmp_path / "models") as opened:
-        yield opened
 
 
 def _statement(rows: int) -> tuple[bytes, dict[str, tuple[int, int]]]:

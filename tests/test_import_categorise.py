@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from import_support import DATA, Ledger, open_ledger
+from import_support import DATA, Ledger
 from sqlalchemy import text
 
 from ledger.categorise import (
@@ -34,20 +33,6 @@ SEED = {
     "Dining Out": ["Wagamama", "Nando's"],
     "Household": ["Costco Wholesale"],
 }
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    with open_ledger(str(tmp_path / "ledger.db"), tmp_path / "models") as opened:
-        yield opened
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
-    url = str(tmp_path / "ledger.db") if request.param == "sqlite" else request.getfixturevalue(
-        "pg_url")
-    with open_ledger(url, tmp_path / "models") as opened:
-        yield opened
 
 
 def _seed(ledger: Ledger, rows: list[tuple[str, str, str | None]], user: int | None = None

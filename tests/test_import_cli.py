@@ -4,13 +4,12 @@ click's test runner against real ledger files."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import click
 import pytest
 from click.testing import CliRunner, Result
-from import_support import DATA, Ledger, open_ledger
+from import_support import DATA, Ledger
 
 from cli.imports import COMMANDS
 
@@ -21,12 +20,6 @@ def app() -> click.Group:
     for command in COMMANDS:
         group.add_command(command)
     return group
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    with open_ledger(str(tmp_path / "ledger.db"), tmp_path / "models") as opened:
-        yield opened
 
 
 def _run(app: click.Group, tmp_path: Path, *args: str, db: str | None = None) -> Result:

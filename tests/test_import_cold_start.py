@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import click
 import pytest
 from click.testing import CliRunner
-from import_support import Ledger, open_ledger
+from import_support import Ledger
 from sqlalchemy import text
 
 from cli.chat import ask_command
@@ -50,12 +49,6 @@ STATEMENT: list[tuple[str, str, str, str | None]] = [
 ]
 CSV = ("Date,Description,Amount\n" + "".join(
     f"{date},{payee},{amount}\n" for date, payee, amount, _ in STATEMENT)).encode()
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    with open_ledger(str(tmp_path / "ledger.db"), tmp_path / "models") as opened:
-        yield opened
 
 
 def _import(ledger: Ledger, *, categorise: bool = True) -> tuple[int, int]:

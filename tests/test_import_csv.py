@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
-from import_support import DATA, Ledger, open_ledger
+from import_support import DATA, Ledger
 
 from ledger import queries as q
 from ledger.importing import CsvOptions, ImportOptions, ImportRejected, import_bytes, import_path
 from ledger.importing.csv_reader import parse_mapping
 
 D = Decimal
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    with open_ledger(str(tmp_path / "ledger.db"), tmp_path / "models") as opened:
-        yield opened
 
 
 def _import(ledger: Ledger, name: str, account: str, **csv: object) -> object:

@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
-from import_support import DATA, Ledger, open_ledger
+from import_support import DATA, Ledger
 
 from ledger.importing import ImportOptions, ImportRejected, import_bytes, import_path
 
 D = Decimal
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    with open_ledger(str(tmp_path / "ledger.db"), tmp_path / "models") as opened:
-        yield opened
 
 
 def _import(ledger: Ledger, name: str, account: str, **options: object) -> object:

@@ -6,12 +6,11 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import hashlib
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from import_support import DATA, Ledger, open_ledger
+from import_support import DATA, Ledger
 
 from ledger.importing import (
     ImportLimits,
@@ -25,20 +24,6 @@ from ledger.importing import (
 )
 
 D = Decimal
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    with open_ledger(str(tmp_path / "ledger.db"), tmp_path / "models") as opened:
-        yield opened
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
-    url = str(tmp_path / "ledger.db") if request.param == "sqlite" else request.getfixturevalue(
-        "pg_url")
-    with open_ledger(url, tmp_path / "models") as opened:
-        yield opened
 
 
 def _bytes(ledger: Ledger, data: bytes, account: str = "Checking", name: str = "f.csv",
