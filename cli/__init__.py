@@ -15,7 +15,7 @@ import click
 # onnxruntime (the offline embedder) writes telemetry files unless told not to before import.
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
-_COMMAND_MODULES = ("demo", "chat", "serve", "knowledge", "imports", "evaluate")
+_COMMAND_MODULES = ("demo", "chat", "serve", "knowledge", "imports", "evaluate", "keys")
 
 
 class UserError(click.ClickException):

@@ -7,7 +7,8 @@ it), income is the sum over income categories plus uncategorised inflows, transf
 neither, periods are inclusive,
 a top-level category includes its children, a balance is the opening balance plus every
 amount up to the day. It never imports ``tools`` or ``ledger.queries``: if both agree, the
-agreement means something.
+agreement means something. Memos are encrypted at rest; the oracle decrypts them with
+``ledger.crypto`` alone and matches the plaintext in pandas.
 
 A query is ``{name: params}``; ``QUERIES`` lists the names and their parameters.
 """
@@ -23,6 +24,8 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine, text
+
+from ledger.crypto import decrypt_stored
 
 OracleValue = Decimal | int | str | list[str]
 
@@ -103,6 +106,9 @@ class Oracle:
             " WHERE t.user_id = :u"
         )
         frame["date"] = pd.to_datetime(frame["date"]).dt.date
+        backend = self.engine.dialect.name
+        frame["memo"] = frame["memo"].map(  # encrypted at rest: matched on the plaintext
+            lambda memo: decrypt_stored(memo, "transactions.memo", backend=backend))
         frame["is_transfer"] = frame["is_transfer"].astype(bool)
         frame["income"] = frame["kind"].astype("string").str.lower().eq("income").fillna(False)
         uncategorised_inflow = frame["category"].isna() & (frame["amount"] > 0)

@@ -37,6 +37,7 @@ from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledger.default_rules import CATEGORY_NAMES, default_category
+from ledger.masking import mask_sensitive_text
 from ledger.models import Category, CategoryRule, Transaction
 from ledger.money import to_money
 
@@ -158,14 +159,19 @@ _COLUMNS = ["text", "direction", "magnitude"]
 
 def _frame(items: Sequence[Example]) -> pd.DataFrame:
     """Model inputs: cleaned payee and memo (so ``NAME 1234`` and ``Name`` are one merchant
-    whether the row was imported, typed in or loaded by the demo), direction, magnitude."""
+    whether the row was imported, typed in or loaded by the demo), direction, magnitude.
+
+    The memo is masked first (``ledger.masking``): the saved model keeps the training texts'
+    n-grams and vectors in a plaintext file, which must not hold a card or account number
+    that the ledger keeps encrypted."""
     import pandas as pd
 
     from ledger.importing.normalise import clean_payee  # the importer imports this module
 
     return pd.DataFrame(
         {
-            "text": [f"{clean_payee(e.payee)} {e.memo or ''}".casefold() for e in items],
+            "text": [f"{clean_payee(e.payee)} {mask_sensitive_text(e.memo or '')}".casefold()
+                     for e in items],
             "direction": ["in" if e.amount > 0 else "out" for e in items],
             "magnitude": [_magnitude(e.amount) for e in items],
         }

@@ -11,6 +11,11 @@ A stored value reads ``fc1:<key id>:<base64url(nonce | ciphertext | tag)>``:
 Keys come from settings: ``FINCHAT_DATA_KEY`` (base64 of 32 bytes; several separated by
 commas) or ``FINCHAT_DATA_KEY_FILE`` (one base64 key per line, ``#`` comments allowed; the
 file must not be readable by group or others). The first key encrypts, all of them decrypt.
+Without either, a SQLite ledger uses the default key file (``default_key_path``: the finchat
+data folder, outside the ledger's own folder and its backups), created with mode 600 on first
+use and announced by one logged warning, so ``finchat demo`` and ``finchat serve --demo`` run
+with no configuration. A PostgreSQL ledger (a shared server) never gets an implicit key: its
+encrypted columns refuse to work until one is configured.
 ``EncryptedString`` is the SQLAlchemy column type that applies this on every read and write.
 """
 
@@ -19,6 +24,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
+import logging
 import os
 import secrets
 import stat
@@ -30,6 +37,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Column, Engine, MetaData, Table, Text, bindparam, select, type_coerce, update
+from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
 VERSION = "fc1"
@@ -37,6 +45,9 @@ KEY_BYTES = 32
 NONCE_BYTES = 12
 ENV_KEY = "FINCHAT_DATA_KEY"
 ENV_KEY_FILE = "FINCHAT_DATA_KEY_FILE"
+DEFAULT_KEY_NAME = "data.key"
+
+logger = logging.getLogger(__name__)
 
 
 class CryptoError(Exception):
@@ -78,6 +89,11 @@ class KeyRing:
         self._keys = {key_id(key): AESGCM(key) for key in keys}
         self.primary_id = key_id(keys[0])
         self._raw = tuple(keys)
+        # The write path, prepared once: the cipher, the stored prefix, and each column's
+        # authenticated data (a dict hit instead of formatting it for every value).
+        self._primary = self._keys[self.primary_id]
+        self._prefix = f"{VERSION}:{self.primary_id}:"
+        self._aads: dict[str, bytes] = {}
 
     @classmethod
     def from_base64(cls, *encoded: str) -> KeyRing:
@@ -124,19 +140,41 @@ class KeyRing:
         """A ring where ``key`` encrypts and the current keys still decrypt (for rotation)."""
         return KeyRing([key, *(k for k in self._raw if k != key)])
 
-    def encrypt(self, plaintext: str, context: str) -> str:
-        nonce = secrets.token_bytes(NONCE_BYTES)
-        aad = _aad(self.primary_id, context)
-        sealed = self._keys[self.primary_id].encrypt(nonce, plaintext.encode("utf-8"), aad)
-        token = base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
-        return f"{VERSION}:{self.primary_id}:{token}"
+    @property
+    def key_ids(self) -> tuple[str, ...]:
+        """The ids of the ring's keys, the encrypting one first."""
+        return tuple(self._keys)
+
+    def encrypt(self, plaintext: str, context: str, *, nonce_seed: bytes | None = None) -> str:
+        """``plaintext`` sealed for the column ``context`` under the first key.
+
+        The nonce is random, unless ``nonce_seed`` is given: then it is derived (HMAC-SHA256
+        under the key) from the seed, the context and the plaintext, so the same inputs give
+        the same bytes, as the reproducible demo ledger needs, and two different plaintexts
+        never share a nonce. The seed must differ between rows (equal seed and plaintext
+        give equal ciphertexts).
+        """
+        data = plaintext.encode("utf-8")
+        aad = self._aads.get(context)
+        if aad is None:
+            aad = self._aads[context] = _aad(self.primary_id, context)
+        if nonce_seed is None:
+            nonce = os.urandom(NONCE_BYTES)
+        else:
+            message = b"\0".join((b"finchat-nonce", aad, nonce_seed, data))
+            nonce = hmac.digest(self._raw[0], message, "sha256")[:NONCE_BYTES]
+        sealed = self._primary.encrypt(nonce, data, aad)
+        return self._prefix + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
 
     def decrypt(self, stored: str, context: str) -> str:
         """Raises ``DecryptionError`` for a foreign format, an unknown key or a bad tag."""
         kid, token = _split(stored)
         cipher = self._keys.get(kid)
         if cipher is None:
-            raise DecryptionError(f"value encrypted with key {kid}, which is not configured")
+            raise DecryptionError(
+                f"value encrypted with key {kid}, which is not configured: add it to "
+                f"{ENV_KEY} or {ENV_KEY_FILE} (or the key file in use)"
+            )
         try:
             raw = base64.urlsafe_b64decode(token)
             plain = cipher.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], _aad(kid, context))
@@ -169,17 +207,21 @@ def _aad(kid: str, context: str) -> bytes:
 class _Configured:
     ring: KeyRing | None = None
     loaded: bool = False
+    default: KeyRing | None = None
+    """The default key file's ring, once a SQLite ledger needed it."""
     overrides: list[KeyRing | None] = field(default_factory=list)
 
 
 _state = _Configured()
 
 
-def current_keyring(*, required: bool = True) -> KeyRing | None:
-    """The ring in use: one set by ``use_keyring``, else the settings' (read once).
+def current_keyring(*, required: bool = True, backend: str | None = None) -> KeyRing | None:
+    """The ring in use: one set by ``use_keyring``, else the settings' (read once), else, for
+    a ``sqlite`` ``backend``, the default key file (created on first use).
 
     Raises:
-        MissingKeyError: ``required`` and no key is configured.
+        MissingKeyError: ``required`` and no key for this backend.
+        CryptoError: a configured or default key file that cannot be used.
     """
     if _state.overrides:
         ring = _state.overrides[-1]
@@ -188,11 +230,15 @@ def current_keyring(*, required: bool = True) -> KeyRing | None:
             _state.ring = KeyRing.from_settings()
             _state.loaded = True
         ring = _state.ring
+        if ring is None and backend == "sqlite":
+            if _state.default is None:
+                _state.default = _default_ring(default_key_path())
+            ring = _state.default
     if ring is None and required:
+        where = "" if backend in (None, "sqlite") else f" for a {backend} ledger"
         raise MissingKeyError(
-            f"no data key configured: set {ENV_KEY} (generate one with "
-            "`python -c 'from ledger.crypto import generate_key; print(generate_key())'`) "
-            f"or {ENV_KEY_FILE}"
+            f"no data key configured{where}: set {ENV_KEY} or {ENV_KEY_FILE} "
+            "(`finchat keys generate` prints a new key)"
         )
     return ring
 
@@ -208,9 +254,57 @@ def use_keyring(ring: KeyRing | None) -> Iterator[KeyRing | None]:
 
 
 def reload_keyring() -> None:
-    """Read the settings again on next use (after the environment changed)."""
+    """Read the settings (and the default key file) again on next use."""
     _state.loaded = False
     _state.ring = None
+    _state.default = None
+
+
+def default_key_path() -> Path:
+    """Where a SQLite ledger's key lives when none is configured:
+    ``$XDG_DATA_HOME/finchat/data.key`` (default ``~/.local/share/finchat/data.key``)."""
+    data_home = Path(os.environ.get("XDG_DATA_HOME") or "~/.local/share").expanduser()
+    return data_home / "finchat" / DEFAULT_KEY_NAME
+
+
+def _default_ring(path: Path) -> KeyRing:
+    """The ring in ``path``, which is created (mode 600, a new key) if it does not exist.
+
+    Creation is atomic: the key is written to a private temporary file that is then linked
+    to ``path``, so a second process starting at the same moment either wins the link or
+    reads the complete file the first one linked, never a half-written one.
+    """
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(f"# finchat data key (newest first), created by finchat\n"
+                         f"{generate_key()}\n")
+        try:
+            os.link(temporary, path)
+            logger.warning(
+                "no data key configured (%s or %s): created %s (mode 600) to encrypt memos "
+                "and account numbers. Keep it apart from the ledger and its backups, and back "
+                "it up: without it they cannot be read. Moving it? Point %s at its new place.",
+                ENV_KEY, ENV_KEY_FILE, path, ENV_KEY_FILE,
+            )
+        except FileExistsError:
+            pass  # another process created it first: use theirs
+        finally:
+            temporary.unlink()
+    return KeyRing.from_file(path)
+
+
+def decrypt_stored(value: object, context: str, *, backend: str = "sqlite") -> object:
+    """A value read with raw SQL (no column type), decrypted like ``EncryptedString`` does:
+    for independent readers such as the evaluation oracle. Anything else (``None``, a
+    pandas NA, plaintext) is returned as it is."""
+    if not isinstance(value, str) or not is_encrypted(value):
+        return value
+    ring = current_keyring(backend=backend)
+    assert ring is not None  # required=True raised otherwise
+    return ring.decrypt(value, context)
 
 
 # ---------------------------------------------------------------- the column type
@@ -218,35 +312,44 @@ class EncryptedString(TypeDecorator[str]):
     """A text column stored encrypted (see the module docstring).
 
     ``context`` names the column (``"table.column"``) and is authenticated with the value.
-    With ``allow_plaintext`` a database without a configured key keeps working (values are
-    written as plaintext and read back as they are); once a key is set, new writes are
-    encrypted and ``rotate`` encrypts the old rows. Without it, a missing key is an error.
-    Encrypted columns cannot be searched or compared in SQL: use them for values that are
-    only ever shown, never filtered on.
+    ``None`` and ``""`` are stored as they are: they hold nothing to hide.
+
+    - ``legacy_plaintext``: rows written before the column was encrypted are read as they
+      are, until ``rotate`` (``finchat keys rotate``) encrypts them; writes always encrypt
+      and need a key.
+    - ``allow_plaintext``: a database without any key keeps working (values are written as
+      plaintext and read back as they are); once a key is set, new writes are encrypted and
+      ``rotate`` encrypts the old rows.
+
+    Without either, a missing key or a plaintext value is an error. Encrypted columns cannot
+    be searched or compared in SQL: filter on them in Python, after reading.
     """
 
     impl = Text
     cache_ok = True
 
-    def __init__(self, *, context: str, allow_plaintext: bool = False):
+    def __init__(
+        self, *, context: str, allow_plaintext: bool = False, legacy_plaintext: bool = False
+    ):
         super().__init__()
         self.context = context
         self.allow_plaintext = allow_plaintext
+        self.legacy_plaintext = legacy_plaintext or allow_plaintext
 
-    def process_bind_param(self, value: str | None, dialect: object) -> str | None:
-        if value is None:
-            return None
-        ring = current_keyring(required=not self.allow_plaintext)
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        if not value:
+            return value
+        ring = current_keyring(required=not self.allow_plaintext, backend=dialect.name)
         return value if ring is None else ring.encrypt(value, self.context)
 
-    def process_result_value(self, value: str | None, dialect: object) -> str | None:
-        if value is None:
-            return None
+    def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
+        if not value:
+            return value
         if is_encrypted(value):
-            ring = current_keyring()
+            ring = current_keyring(backend=dialect.name)
             assert ring is not None  # required=True raised otherwise
             return ring.decrypt(value, self.context)
-        if self.allow_plaintext:
+        if self.legacy_plaintext:
             return value
         raise DecryptionError(f"a value in {self.context} is stored unencrypted")
 
@@ -266,7 +369,8 @@ def rotate(
     engine: Engine, ring: KeyRing, *, metadata: MetaData | None = None, batch: int = 500
 ) -> dict[str, int]:
     """Re-encrypt every encrypted value not yet under ``ring``'s first key (plaintext left in
-    ``allow_plaintext`` columns included); returns how many values changed per column.
+    ``legacy_plaintext`` and ``allow_plaintext`` columns included); returns how many values
+    changed per column. Running it again changes nothing.
 
     Runs in one database transaction: a failure (a value under a key the ring lacks) changes
     nothing. ``ring`` must hold the old keys too (``KeyRing.with_primary``).
@@ -284,7 +388,9 @@ def rotate(
             pk, kind = keys[0], column.type
             assert isinstance(kind, EncryptedString)
             raw = type_coerce(column, Text)
-            rows = conn.execute(select(pk, raw).where(column.is_not(None)).order_by(pk)).all()
+            rows = conn.execute(
+                select(pk, raw).where(column.is_not(None), raw != "").order_by(pk)
+            ).all()
             params = [
                 {"_pk": key, "_value": _rotated(value, kind, ring)}
                 for key, value in rows
@@ -304,7 +410,7 @@ def rotate(
 def _rotated(value: str, column_type: EncryptedString, ring: KeyRing) -> str:
     if is_encrypted(value):
         plaintext = ring.decrypt(value, column_type.context)
-    elif column_type.allow_plaintext:
+    elif column_type.legacy_plaintext:
         plaintext = value
     else:
         raise DecryptionError(f"a value in {column_type.context} is stored unencrypted")

@@ -25,8 +25,10 @@ from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, bindparam, func, select, text, update
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from ledger.crypto import CryptoError, current_keyring
 from ledger.db import create_schema, make_engine, session_factory
 from ledger.models import Account, AccountKind, Base, Budget, Category, Transaction, User
 from ledger.queries import UNCATEGORISED
@@ -572,11 +574,17 @@ def build_demo(
             only once the arguments are known to be good, so a typo never costs a ledger.
 
     Raises:
-        ValueError: bad ``users``/``transactions``, or the database already has users.
+        ValueError: bad ``users``/``transactions``, the database already has users, or no
+            data key for its memos (a PostgreSQL URL without ``FINCHAT_DATA_KEY``).
     """
     started = time.perf_counter()
     if not 1 <= users <= MAX_USERS:
         raise ValueError(f"users must be between 1 and {MAX_USERS}, got {users}")
+    backend = "sqlite" if "://" not in url_or_path else make_url(url_or_path).get_backend_name()
+    try:
+        current_keyring(backend=backend)
+    except CryptoError as exc:
+        raise ValueError(str(exc)) from None
     rng = random.Random(seed)
     personas = _PERSONAS[:users]
     books = [_base_rows(persona, rng) for persona in personas]
@@ -695,6 +703,7 @@ def _create_persona(session: Session, persona: _Persona) -> _Ids:
 
 _COLUMNS = ("id", "user_id", "account_id", "date", "amount", "currency", "payee", "memo",
             "category_id", "source_id", "is_transfer")
+_MEMO_CONTEXT = Transaction.__table__.c.memo.type.context
 _MARKS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 """Positional placeholders of the DB-API paramstyles of sqlite3 and psycopg."""
 
@@ -704,9 +713,14 @@ def _insert_transactions(conn: Connection, rows: list[_Sorted], books: list[_Boo
     """Insert ``rows`` (sorted) with ids 1..n; returns {(user, pair): [ids]} for linking.
 
     Rows go straight to the driver's ``executemany`` with the values already in their stored
-    form (integer cents, as ``Cents`` stores them; ISO dates on SQLite), skipping SQLAlchemy's
-    per-value conversions, which would otherwise be most of a million-row load.
+    form (integer cents, as ``Cents`` stores them; ISO dates on SQLite; memos encrypted as
+    ``EncryptedString`` stores them), skipping SQLAlchemy's per-value conversions, which
+    would otherwise be most of a million-row load. Memo nonces derive from each row's source
+    id, so the same seed and data key give the same bytes.
     """
+    ring = current_keyring(backend=conn.dialect.name)
+    assert ring is not None  # required=True raised otherwise
+    context = _MEMO_CONTEXT
     mark = _MARKS[conn.dialect.paramstyle]
     sql = (f"INSERT INTO transactions ({', '.join(_COLUMNS)}) "
            f"VALUES ({', '.join([mark] * len(_COLUMNS))})")
@@ -725,9 +739,12 @@ def _insert_transactions(conn: Connection, rows: list[_Sorted], books: list[_Boo
             day = dates[ordinal] = (dt.date.fromordinal(ordinal).isoformat() if as_text
                                     else dt.date.fromordinal(ordinal))
         persona = books[u].persona
+        source_id = f"demo:{persona.name}:{seq:07d}"
+        if memo:
+            memo = ring.encrypt(memo, context, nonce_seed=source_id.encode())
         batch.append((tx_id, user_id, accounts[account], day, cents, persona.currency, payee,
-                      memo, cats[category] if category else None,
-                      f"demo:{persona.name}:{seq:07d}", pair is not None))
+                      memo, cats[category] if category else None, source_id,
+                      pair is not None))
         if len(batch) == _CHUNK:
             conn.exec_driver_sql(sql, batch)
             batch = []

@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from ledger.crypto import EncryptedString
 from ledger.money import Cents
 
 
@@ -122,7 +123,11 @@ class Transaction(Base):
     amount: Mapped[Decimal] = mapped_column(Cents)
     currency: Mapped[str] = mapped_column(String(3))
     payee: Mapped[str] = mapped_column(String(200))
-    memo: Mapped[str | None] = mapped_column(String(500))
+    memo: Mapped[str | None] = mapped_column(
+        EncryptedString(context="transactions.memo", legacy_plaintext=True)
+    )
+    """Encrypted at rest (``ledger.crypto``): filter on it in Python after reading, never in
+    SQL. Memos stored before encryption are read as they are until ``finchat keys rotate``."""
     category_id: Mapped[int | None] = mapped_column(
         ForeignKey("categories.id", ondelete="SET NULL")
     )

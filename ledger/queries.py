@@ -1,5 +1,8 @@
 """Read queries over one user's ledger: every aggregate runs in SQL, every query is scoped.
 
+The exception is a text search over memos, which are encrypted at rest: it matches and
+sums in Python over the decrypted rows (``find_transactions``).
+
 Semantics shared by every tool (see ``docs/ledger.md``):
 
 - ``amount`` is the change to the account's balance: outflows are negative.
@@ -18,13 +21,14 @@ queries re-check ownership so a foreign id matches nothing rather than leaking r
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Literal
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
     String,
     Subquery,
     and_,
@@ -40,6 +44,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.functions import FunctionElement
 
+from ledger.masking import mask_sensitive_text
 from ledger.models import (
     Account,
     AccountMonthTotal,
@@ -440,6 +445,13 @@ class TransactionLine:
     currency: str
     is_transfer: bool
 
+    def masked(self) -> TransactionLine:
+        """This line as a model, a log or a response may see it: card numbers, IBANs and
+        account numbers in the memo cut to their last four (``ledger.masking``)."""
+        if not self.memo:
+            return self
+        return replace(self, memo=mask_sensitive_text(self.memo))
+
 
 @dataclass(frozen=True)
 class TransactionPage:
@@ -462,9 +474,6 @@ def _conditions(user_id: int, flt: TransactionFilter) -> list[ColumnElement[bool
         where.append(t.category_id.in_(list(flt.category_ids)))
     if flt.payee:
         where.append(t.payee.icontains(flt.payee, autoescape=True))
-    if flt.text:
-        where.append(or_(t.payee.icontains(flt.text, autoescape=True),
-                         t.memo.icontains(flt.text, autoescape=True)))
     if flt.min_abs is not None:
         where.append(or_(t.amount >= flt.min_abs, t.amount <= -flt.min_abs))
     if flt.max_abs is not None:
@@ -498,6 +507,8 @@ def find_transactions(
     offset: int = 0,
 ) -> TransactionPage:
     """One page of matching transactions plus the count and sums over all matches."""
+    if flt.text:
+        return _find_by_text(session, user_id, flt, sort=sort, limit=limit, offset=offset)
     where = _conditions(user_id, flt)
     totals = session.execute(
         select(Transaction.currency, func.count().label("n"),
@@ -507,18 +518,65 @@ def find_transactions(
         .order_by(Transaction.currency)
     ).all()
     rows = session.execute(
+        _lines(where).order_by(*_ORDER[sort]).limit(limit).offset(offset)
+    )
+    return TransactionPage(
+        total_count=sum(r.n for r in totals),
+        totals={r.currency: _money(r.total) for r in totals},
+        rows=[TransactionLine(**r._asdict()) for r in rows],
+    )
+
+
+def _lines(where: list[ColumnElement[bool]]) -> Select[Any]:
+    """The columns of ``TransactionLine`` for the rows matching ``where``."""
+    return (
         select(Transaction.id, Transaction.date, Account.name.label("account"),
                Transaction.payee, Transaction.memo, Category.name.label("category"),
                Transaction.amount, Transaction.currency, Transaction.is_transfer)
         .join(Account, Account.id == Transaction.account_id)
         .outerjoin(Category, Category.id == Transaction.category_id)
         .where(*where)
-        .order_by(*_ORDER[sort])
-        .limit(limit)
-        .offset(offset)
     )
+
+
+_SORT_KEYS: dict[Sort, tuple[Callable[[TransactionLine], Any], bool]] = {
+    "date_desc": (lambda r: (r.date, r.id), True),
+    "date_asc": (lambda r: (r.date, r.id), False),
+    "amount_desc": (lambda r: (abs(r.amount), r.date, r.id), True),
+    "amount_asc": (lambda r: (abs(r.amount), -r.date.toordinal(), -r.id), False),
+}
+"""``_ORDER`` for rows already in Python: (key, reverse)."""
+
+
+def _find_by_text(
+    session: Session, user_id: int, flt: TransactionFilter, *, sort: Sort, limit: int,
+    offset: int,
+) -> TransactionPage:
+    """``find_transactions`` with ``flt.text``: memos are encrypted at rest, so SQL can only
+    match payees; it narrows the rows to those whose payee matches or that have a memo, and
+    the decrypted memos are matched here. Counting, sums, order and the page follow in
+    Python over the matches (a search decrypts the memos of the rows the other conditions
+    leave: narrow it with dates or an account on a large ledger)."""
+    assert flt.text
+    needle = flt.text.casefold()
+    payee_hit = Transaction.payee.icontains(flt.text, autoescape=True)
+    candidates = session.execute(
+        _lines(_conditions(user_id, flt))
+        .add_columns(payee_hit.label("payee_hit"))
+        .where(or_(payee_hit, and_(Transaction.memo.is_not(None), Transaction.memo != "")))
+    )
+    matches = [
+        TransactionLine(**{k: v for k, v in r._asdict().items() if k != "payee_hit"})
+        for r in candidates
+        if r.payee_hit or needle in (r.memo or "").casefold()
+    ]
+    totals: dict[str, Decimal] = {}
+    for line in matches:
+        totals[line.currency] = totals.get(line.currency, ZERO) + line.amount
+    key, reverse = _SORT_KEYS[sort]
+    matches.sort(key=key, reverse=reverse)
     return TransactionPage(
-        total_count=sum(r.n for r in totals),
-        totals={r.currency: _money(r.total) for r in totals},
-        rows=[TransactionLine(**r._asdict()) for r in rows],
+        total_count=len(matches),
+        totals={currency: _money(totals[currency]) for currency in sorted(totals)},
+        rows=matches[offset:offset + limit],
     )

@@ -8,6 +8,10 @@
 - ``ledger_db``: the demo ledger on each backend in turn (SQLite, then PostgreSQL), with
   ``context(name)`` and ``frame``: every transaction as plain rows for an independent oracle
   (pandas over hand-written SQL; it never calls ``ledger.queries``).
+
+Memos are encrypted at rest: the session runs with one random data key in
+``FINCHAT_DATA_KEY`` (unless one is set already), inherited by CLI and server subprocesses,
+so no test writes a key file into the home folder.
 """
 
 from __future__ import annotations
@@ -27,9 +31,12 @@ from import_support import Ledger, open_ledger
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from ledger.crypto import ENV_KEY, decrypt_stored, generate_key
 from ledger.db import make_engine, session_factory
 from ledger.demo import build_demo
 from tools.base import ToolContext
+
+os.environ.setdefault(ENV_KEY, generate_key())
 
 PG_BASE_URL = os.environ.get(
     "FINCHAT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -157,6 +164,7 @@ def _load_frame(engine: Engine) -> pd.DataFrame:
     with engine.connect() as conn:
         frame = pd.read_sql(text(ORACLE_SQL), conn)
     frame["date"] = frame["date"].map(_as_date)
+    frame["memo"] = frame["memo"].map(lambda memo: decrypt_stored(memo, "transactions.memo"))
     frame["is_transfer"] = frame["is_transfer"].astype(bool)
     frame["cents"] = frame["cents"].astype("int64")
     return frame

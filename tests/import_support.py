@@ -16,6 +16,7 @@ from pathlib import Path
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from ledger.crypto import decrypt_stored
 from ledger.db import create_schema, make_engine, session_factory
 from ledger.models import AccountKind
 from ledger.users import add_account, create_user
@@ -47,8 +48,10 @@ class Ledger:
             params["account"] = account
         with self.engine.connect() as conn:
             rows = conn.execute(text(sql + " ORDER BY t.id"), params).all()
+        backend = self.engine.dialect.name
         return [
-            (_date(d), Decimal(cents) / 100, payee, memo, source, category, batch)
+            (_date(d), Decimal(cents) / 100, payee,
+             decrypt_stored(memo, "transactions.memo", backend=backend), source, category, batch)
             for d, cents, payee, memo, source, category, batch in rows
         ]
 

@@ -14,6 +14,7 @@ import pytest
 from import_support import DATA
 from server_support import demo_ledger, live_server, token_for
 
+from ledger.crypto import decrypt_stored
 from ledger.importing import ImportLimits
 from server import ServerSettings, create_app
 
@@ -43,12 +44,14 @@ class Api:
             return client.post("/api/imports", data=form, files={"file": (name, data)})
 
     def rows(self, where: str, *params: object) -> list[tuple]:
+        """Rows as stored, the memo (encrypted at rest) decrypted."""
         with sqlite3.connect(self.ledger) as conn:
-            return conn.execute(
+            rows = conn.execute(
                 "SELECT t.date, t.amount, t.payee, t.memo, c.name, a.name, u.name "
                 "FROM transactions t JOIN accounts a ON a.id = t.account_id "
                 "JOIN users u ON u.id = t.user_id LEFT JOIN categories c ON c.id = t.category_id "
                 f"WHERE {where} ORDER BY t.id", params).fetchall()
+        return [(*row[:3], decrypt_stored(row[3], "transactions.memo"), *row[4:]) for row in rows]
 
     def count(self, table: str) -> int:
         with sqlite3.connect(self.ledger) as conn:

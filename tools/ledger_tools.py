@@ -341,7 +341,7 @@ def list_transactions(ctx: ToolContext, params: TransactionsInput) -> Transactio
     return TransactionsOutput(
         total_count=page.total_count,
         total_amount=next(iter(page.totals.values()), ZERO),
-        transactions=[TransactionRow(**vars(row)) for row in page.rows],
+        transactions=[TransactionRow(**vars(row.masked())) for row in page.rows],
         limit=params.limit,
         offset=params.offset,
         has_more=params.offset + len(page.rows) < page.total_count,
