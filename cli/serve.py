@@ -1,9 +1,10 @@
-"""``finchat serve``, ``finchat users add`` and ``finchat tokens create|revoke``.
+"""``finchat serve``, ``finchat users add|passwd`` and ``finchat tokens create|revoke``.
 
 ``serve --demo`` is the zero-setup path: it builds the demo ledger if it is missing, gives
 every demo user a fresh token (earlier demo tokens are revoked), prints them with a curl line
 to paste, and lets the page at ``/`` sign in as the first demo user. Without ``--demo`` the
-page gets no token; callers create users and tokens with the commands below.
+page gets no token; callers create users and tokens with the commands below, or give a user a
+password (``users passwd``) to sign in at ``POST /auth/token`` (docs/auth.md).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import shlex
+import sys
 from pathlib import Path
 
 import click
@@ -23,6 +25,8 @@ from assistant.settings import Settings
 from cli import UserError
 from cli.privacy import USER_COMMANDS
 from ledger.auth import create_token, revoke_labelled, revoke_token
+from ledger.auth_settings import AuthSettings
+from ledger.credentials import PasswordPolicyError, set_password
 from ledger.db import create_schema, make_engine, session_factory
 from ledger.models import User
 from ledger.users import create_user, get_user_by_name
@@ -43,6 +47,16 @@ def _settings(db: str | None) -> Settings:
         name = "FINCHAT_" + "_".join(str(part) for part in error["loc"]).upper()
         raise UserError(f"{name}: {error['msg']}") from exc
     return settings if db is None else settings.model_copy(update={"database_url": db})
+
+
+def _auth_settings() -> AuthSettings:
+    """The sign-in settings, a bad ``FINCHAT_*`` value reported in one line."""
+    try:
+        return AuthSettings()
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = "FINCHAT_" + "_".join(str(part) for part in error["loc"]).upper()
+        raise UserError(f"{name}: {error['msg']}") from exc
 
 
 def _sessions(url: str) -> sessionmaker[Session]:
@@ -71,6 +85,7 @@ def serve(demo: bool, db: str | None, host: str, port: int) -> None:
     from server.settings import server_settings
 
     settings = _settings(db if db or not demo else DEFAULT_DEMO_DB)
+    _auth_settings()  # fail here, in one line, rather than in create_app
     url = settings.database_url
     page_token = None
     if demo:
@@ -161,6 +176,35 @@ def add_user(name: str, currency: str, db: str | None) -> None:
         raise UserError(str(exc)) from exc
     click.echo(f"Created user {name.strip()!r} (id {user_id}). "
                f"Next: finchat tokens create {shlex.quote(name.strip())}")
+
+
+@users.command("passwd")
+@click.argument("user")
+@click.option("--password-stdin", is_flag=True,
+              help="Read the password from the first line of standard input (for scripts) "
+                   "instead of prompting twice.")
+@click.option("--db", help=_DB_HELP)
+def set_password_command(user: str, password_stdin: bool, db: str | None) -> None:
+    """Set USER's password for signing in at POST /auth/token.
+
+    Clears a login lockout and signs USER out of every login session; API keys keep working.
+    """
+    settings = _auth_settings()
+    sessions = _sessions(_settings(db).database_url)
+    with sessions() as session:
+        found = get_user_by_name(session, user)
+        user_id = None if found is None else found.id
+    if user_id is None:
+        raise UserError(f"no user named {user!r}; create one with `finchat users add NAME`")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    try:
+        set_password(sessions, user_id, password, settings=settings)
+    except PasswordPolicyError as exc:
+        raise UserError(str(exc)) from exc
+    click.echo(f"Password set for {user!r}; earlier login sessions are signed out.")
 
 
 # ---------------------------------------------------------------- tokens

@@ -39,6 +39,7 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
 
 def create_schema(engine: Engine) -> None:
     """Create every table that does not exist yet, security tables (consent, audit) included."""
+    import ledger.credential_models  # (registers its tables on Base.metadata)
     import ledger.security_models  # noqa: F401  (registers its tables on Base.metadata)
 
     Base.metadata.create_all(engine)
