@@ -35,7 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import Column, Engine, MetaData, Table, Text, bindparam, select, type_coerce, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -139,6 +141,12 @@ class KeyRing:
     def with_primary(self, key: bytes) -> KeyRing:
         """A ring where ``key`` encrypts and the current keys still decrypt (for rotation)."""
         return KeyRing([key, *(k for k in self._raw if k != key)])
+
+    def derive_key(self, info: bytes) -> bytes:
+        """A 32-byte key for another purpose (``info`` names it), derived with HKDF-SHA256
+        from the encrypting key, so that purpose never holds the data key itself."""
+        hkdf = HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=info)
+        return hkdf.derive(self._raw[0])
 
     @property
     def key_ids(self) -> tuple[str, ...]:

@@ -22,8 +22,6 @@ import uuid
 from dataclasses import dataclass
 
 import jwt
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -215,8 +213,7 @@ def signing_key(sessions: sessionmaker[Session], settings: AuthSettings) -> byte
 
 def derive_signing_key(ring: KeyRing) -> bytes:
     """HKDF-SHA256 of the ring's encrypting key: tokens never see the data key itself."""
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_HKDF_INFO)
-    return hkdf.derive(ring._raw[0])
+    return ring.derive_key(_HKDF_INFO)
 
 
 def _pair(user_id: int, session_id: str, refresh_token: str, key: bytes,
