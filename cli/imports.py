@@ -40,6 +40,7 @@ from ledger.importing import (
     undo_import,
 )
 from ledger.importing.entry import UNSET, EntryView
+from ledger.masking import mask_sensitive_text
 from ledger.models import User
 from ledger.users import get_user_by_name
 from tools.base import ToolContext
@@ -275,7 +276,7 @@ def _entry_errors() -> Iterator[None]:
 
 def _describe(view: EntryView) -> str:
     category = view.category or "uncategorised"
-    memo = f" ({view.memo})" if view.memo else ""
+    memo = f" ({mask_sensitive_text(view.memo)})" if view.memo else ""
     return (f"#{view.id} {view.date} {view.account}: {view.payee}{memo} "
             f"{view.amount} {view.currency} [{category}]")
 

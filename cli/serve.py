@@ -18,6 +18,7 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -27,6 +28,7 @@ from cli.privacy import USER_COMMANDS
 from ledger.auth import create_token, revoke_labelled, revoke_token
 from ledger.auth_settings import AuthSettings
 from ledger.credentials import PasswordPolicyError, set_password
+from ledger.crypto import CryptoError, current_keyring
 from ledger.db import create_schema, make_engine, session_factory
 from ledger.models import User
 from ledger.users import create_user, get_user_by_name
@@ -95,10 +97,21 @@ def serve(demo: bool, db: str | None, host: str, port: int) -> None:
         page_token = tokens[0][1]
     elif _is_sqlite_file(url) and not Path(url).expanduser().exists():
         raise UserError(f"no ledger at {url}; pass --db, or try `finchat serve --demo`")
+    _check_data_key(url)
     options = server_settings(settings).model_copy(update={"warm_knowledge": True})
     app = create_app(options, demo_page_token=page_token)
     uvicorn.run(app, host=host, port=port, log_config=uvicorn_log_config(), access_log=False,
                 timeout_graceful_shutdown=10)
+
+
+def _check_data_key(url: str) -> None:
+    """Refuse to start without a data key for the ledger (a PostgreSQL URL needs one
+    configured); for SQLite this creates the default key file now, not mid-request."""
+    backend = "sqlite" if _is_sqlite_file(url) else make_url(url).get_backend_name()
+    try:
+        current_keyring(backend=backend)
+    except CryptoError as exc:
+        raise UserError(str(exc)) from None
 
 
 def _prepare_demo(url: str) -> list[tuple[str, str]]:
@@ -116,6 +129,8 @@ def _prepare_demo(url: str) -> list[tuple[str, str]]:
             users = list(session.execute(select(User.id, User.name).order_by(User.id)))
     except SQLAlchemyError as exc:
         raise UserError(f"cannot open the ledger at {url}: {exc.__class__.__name__}") from exc
+    except ValueError as exc:  # build_demo: no data key for a PostgreSQL ledger
+        raise UserError(str(exc)) from None
     tokens = []
     for user_id, name in users:
         revoke_labelled(sessions, user_id, DEMO_LABEL)
