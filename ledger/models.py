@@ -20,7 +20,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     String,
-    Text,
     UniqueConstraint,
     event,
     func,
@@ -281,13 +280,19 @@ class Conversation(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    title: Mapped[str] = mapped_column(String(200), default="New conversation")
+    title: Mapped[str] = mapped_column(
+        EncryptedString(context="conversations.title", legacy_plaintext=True),
+        default="New conversation",
+    )
+    """Encrypted: it is the start of the user's first question."""
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.now())
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.now())
 
 
 class ConversationMessage(Base):
-    """One stored message: ``payload`` is the neutral message as JSON (tool calls included)."""
+    """One stored message: ``payload`` is the neutral message as JSON (tool calls included),
+    encrypted at rest: questions and answers carry payees, amounts and whatever the user
+    typed."""
 
     __tablename__ = "conversation_messages"
 
@@ -296,7 +301,9 @@ class ConversationMessage(Base):
         ForeignKey("conversations.id", ondelete="CASCADE"), index=True
     )
     role: Mapped[str] = mapped_column(String(12))
-    payload: Mapped[str] = mapped_column(Text)
+    payload: Mapped[str] = mapped_column(
+        EncryptedString(context="conversation_messages.payload", legacy_plaintext=True)
+    )
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.now())
 
 
@@ -312,5 +319,7 @@ class Feedback(Base):
     )
     rating: Mapped[int]
     """+1 for thumbs up, -1 for thumbs down."""
-    comment: Mapped[str | None] = mapped_column(Text)
+    comment: Mapped[str | None] = mapped_column(
+        EncryptedString(context="feedback.comment", legacy_plaintext=True)
+    )
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.now())

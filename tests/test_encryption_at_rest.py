@@ -20,6 +20,14 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session, sessionmaker
 
+from assistant.conversations import (
+    append_messages,
+    create_conversation,
+    get_conversation,
+    load_messages,
+    record_feedback,
+)
+from assistant.messages import Message
 from cli import main
 from ledger.account_numbers import record_account_number
 from ledger.crypto import (
@@ -116,6 +124,25 @@ def test_memos_are_ciphertext_in_the_database_and_plaintext_when_read(book: Book
     assert [m for m in raw if m] and all(is_encrypted(m) for m in raw if m)
     assert raw[4] == "" and raw[-1] is None  # empty memos hold nothing to encrypt
     assert not any("Zqxv" in m or "4111" in m for m in raw if m)
+
+
+def test_conversations_and_feedback_are_ciphertext_at_rest(book: Book) -> None:
+    question = Message(role="user", content=f"Zqxv what did I pay with card {CARD}?")
+    answer = Message(role="assistant", content="Zqxv you paid 12.50")
+    conversation = create_conversation(book.sessions, book.user_id)
+    _, answer_id = append_messages(book.sessions, book.user_id, conversation.id,
+                                   [question, answer])
+    record_feedback(book.sessions, book.user_id, answer_id, rating=-1, comment="Zqxv wrong")
+
+    with book.engine.connect() as conn:
+        raw = [*conn.execute(text("SELECT title FROM conversations")).scalars(),
+               *conn.execute(text("SELECT payload FROM conversation_messages")).scalars(),
+               *conn.execute(text("SELECT comment FROM feedback")).scalars()]
+    assert len(raw) == 4 and all(is_encrypted(value) for value in raw)
+    assert not any("Zqxv" in value or "4111" in value for value in raw)
+    stored = load_messages(book.sessions, book.user_id, conversation.id)
+    assert [m.message for m in stored] == [question, answer]
+    assert get_conversation(book.sessions, book.user_id, conversation.id).title.startswith("Zqxv")
 
 
 def test_the_sqlite_file_holds_no_memo_in_plaintext(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from server_support import (
     token_for,
 )
 
+from ledger.crypto import decrypt_stored
 from server import ServerSettings, create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -191,4 +192,6 @@ def test_thumbs_down_with_a_comment_is_stored(site: Site, visit: Visit) -> None:
         rows = conn.execute(
             "SELECT f.rating, f.comment, m.role FROM feedback f "
             "JOIN conversation_messages m ON m.id = f.message_id").fetchall()
-    assert (-1, "I meant September", "assistant") in rows
+    comments = [(rating, decrypt_stored(text, "feedback.comment"), role)
+                for rating, text, role in rows]
+    assert (-1, "I meant September", "assistant") in comments
