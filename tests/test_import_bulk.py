@@ -18,6 +18,7 @@ from sqlalchemy import event, text
 
 import ledger.importing.importer as importer
 from ledger.importing import ImportOptions, add_transaction, import_bytes, undo_import
+from ledger.importing.bulk import insert_rows
 from ledger.models import Transaction
 
 ROWS = 2_345
@@ -120,7 +121,7 @@ def test_equal_values_convert_to_the_same_cents(any_ledger: Ledger) -> None:
         rows = [(dt.date(2026, 3, 1), Decimal(value), "x", None, None, f"id{i}", ledger.alice,
                  account_id, "GBP", False, None)
                 for i, value in enumerate(["1.5", "1.50", "-0.10", "-0.1", "0", "-0.00"])]
-        importer._bulk_insert(conn, Transaction.__table__, importer._INSERT_COLUMNS, rows)
+        insert_rows(conn, Transaction.__table__, importer._INSERT_COLUMNS, rows)
         cents = conn.execute(text(
             "SELECT amount FROM transactions ORDER BY source_id")).scalars().all()
     assert cents == [150, 150, -10, -10, 0, 0]
@@ -167,7 +168,7 @@ def test_deleting_a_transfer_leg_unlinks_the_other(any_ledger: Ledger) -> None:
         rows = [(dt.date(2026, 3, 1), Decimal(value), "Savings", None, None, f"leg{i}",
                  ledger.alice, account_id, "GBP", True, None)
                 for i, value in enumerate(["-50.00", "50.00"])]
-        importer._bulk_insert(conn, Transaction.__table__, importer._INSERT_COLUMNS, rows)
+        insert_rows(conn, Transaction.__table__, importer._INSERT_COLUMNS, rows)
         first, second = conn.execute(text(
             "SELECT id FROM transactions ORDER BY source_id")).scalars().all()
         conn.execute(text("UPDATE transactions SET transfer_id = :a WHERE id = :b"),

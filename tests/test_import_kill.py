@@ -15,6 +15,7 @@ from import_support import open_ledger
 
 from ledger.db import make_engine, session_factory
 from ledger.importing import ImportOptions, import_bytes
+from ledger.models import Transaction
 
 ROWS = 150_000
 _SCRIPT = """
@@ -69,9 +70,13 @@ def test_sigkill_mid_import_leaves_zero_or_all_rows(tmp_path: Path) -> None:
         batches = conn.execute("SELECT count(*) FROM import_batches").fetchone()[0]
         totals = conn.execute("SELECT coalesce(sum(tx_count), 0) FROM account_month_totals"
                               ).fetchone()[0]
+        indexes = {name for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'transactions'")}
     assert (rows, batches) in {(0, 0), (ROWS, 1)}
     assert rows == 0  # killed while writing, before the commit: nothing of it survives
     assert totals == rows  # derived tables rolled back with it
+    # indexes dropped for the bulk insert (ledger.importing.bulk) came back with the rollback
+    assert {index.name for index in Transaction.__table__.indexes} <= indexes
 
     # The ledger is not left locked or half-written: the next import works.
     engine = make_engine(str(db))

@@ -7,16 +7,21 @@ import datetime as dt
 import gc
 import hashlib
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 import pytest
 from import_support import DATA, Ledger
 
 from ledger.importing import (
+    EntryError,
     ImportLimits,
+    ImportNotFound,
     ImportOptions,
     ImportRejected,
     add_transaction,
+    delete_transaction,
+    edit_transaction,
     import_bytes,
     import_path,
     list_imports,
@@ -155,7 +160,7 @@ def test_a_failure_while_writing_leaves_nothing(ledger: Ledger, monkeypatch: pyt
     def explode(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(importer, "_bulk_insert", explode)
+    monkeypatch.setattr(importer, "insert_rows", explode)
     with pytest.raises(RuntimeError):
         import_path(ledger.sessions, DATA / "uk_nationwide.csv", user_id=ledger.alice,
                     account="Checking", options=ImportOptions(model_dir=ledger.model_dir))
@@ -246,3 +251,19 @@ def test_missing_file(ledger: Ledger, tmp_path: Path) -> None:
     with pytest.raises(ImportRejected, match=r"cannot read .*nope\.csv"):
         import_path(ledger.sessions, tmp_path / "nope.csv", user_id=ledger.alice,
                     account="Checking")
+
+
+@pytest.mark.parametrize("batch_id", [0, -1, 2**31, 2**63, 10**30])
+def test_undoing_an_id_no_integer_column_holds_is_not_found(any_ledger: Ledger,
+                                                            batch_id: int) -> None:
+    """Ids from a URL or the command line may be any integer; the database's INTEGER may not."""
+    with pytest.raises(ImportNotFound, match=f"^no import with id {batch_id}$"):
+        undo_import(any_ledger.sessions, user_id=any_ledger.alice, batch_id=batch_id)
+
+
+@pytest.mark.parametrize("transaction_id", [0, 2**31, 2**63])
+def test_editing_an_id_no_integer_column_holds_is_not_found(any_ledger: Ledger,
+                                                            transaction_id: int) -> None:
+    for change in (delete_transaction, partial(edit_transaction, payee="x")):
+        with pytest.raises(EntryError, match=f"no transaction with id {transaction_id}$"):
+            change(any_ledger.sessions, user_id=any_ledger.alice, transaction_id=transaction_id)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ledger.categorise import Categoriser, Example, category_id_by_name
 from ledger.importing.errors import EntryError, ImportRejected
-from ledger.importing.importer import find_account
+from ledger.importing.importer import find_account, fits_id
 from ledger.importing.normalise import (
     ValueProblem,
     detect_decimal_separator,
@@ -150,7 +150,7 @@ def _owned(session: Session, user_id: int, transaction_id: int) -> Transaction:
     row = session.scalar(
         select(Transaction).where(Transaction.id == transaction_id,
                                   Transaction.user_id == user_id)
-    )
+    ) if fits_id(session, transaction_id) else None
     if row is None:
         raise EntryError("id", f"no transaction with id {transaction_id}")
     return row

@@ -14,26 +14,24 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import hashlib
-import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache
-from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledger.categorise import Categoriser, Example
+from ledger.importing.bulk import indexes_built_after, insert_rows
 from ledger.importing.content import check_content, check_size, detect_format
 from ledger.importing.csv_reader import CsvOptions, read_csv
 from ledger.importing.dedupe import deduplicate
 from ledger.importing.errors import ImportConflict, ImportNotFound, ImportRejected
 from ledger.importing.ofx_reader import read_ofx
-from ledger.importing.records import ImportLimits, ParsedFile, RowError
+from ledger.importing.records import ImportLimits, ParsedFile, ParsedRow, RowError
 from ledger.models import Account, ImportBatch, Transaction
 
 
@@ -232,19 +230,10 @@ def _store(
     fresh = deduplicate(session, account_id=account.id, rows=parsed.rows,
                         file_format=parsed.file_format)
     report.rows_duplicate = len(parsed.rows) - len(fresh.rows)
-    categories: list[int | None] = [None] * len(fresh.rows)
     categoriser = (
         Categoriser.for_user(session, account.user_id, directory=options.model_dir)
         if options.categorise and fresh.rows else None
     )
-    if categoriser is not None and categoriser.active:
-        assignments = categoriser.assign(
-            [Example(r.payee, r.memo, r.amount) for r in fresh.rows]
-        )
-        categories = [a.category_id for a in assignments]
-        report.categorised_by_rule = sum(a.source == "rule" for a in assignments)
-        report.categorised_by_model = sum(a.source == "model" for a in assignments)
-        report.categorised_by_default = sum(a.source == "default" for a in assignments)
     batch = ImportBatch(
         user_id=account.user_id,
         account_id=account.id,
@@ -262,93 +251,61 @@ def _store(
     report.rows_added = len(fresh.rows)
     if fresh.rows:
         constant = (account.user_id, account.id, account.currency, False, batch.id)
-        _bulk_insert(
-            session.connection(),
-            Transaction.__table__,
-            _INSERT_COLUMNS,
-            _oldest_first([
-                (row.date, row.amount, row.payee, row.memo, category_id, source_id, *constant)
-                for row, source_id, category_id in zip(
-                    fresh.rows, fresh.source_ids, categories, strict=True
-                )
-            ]),
-        )
+        pairs = _oldest_first(list(zip(fresh.rows, fresh.source_ids, strict=True)))
+        active = categoriser if categoriser is not None and categoriser.active else None
+        connection, table = session.connection(), Transaction.__table__
+        with indexes_built_after(connection, table, adding=len(pairs)):
+            insert_rows(connection, table, _INSERT_COLUMNS,
+                        _categorised(pairs, active, constant, report))
 
 
-def _oldest_first(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """``rows`` (date first) reversed when the file lists them newest first, as many banks do.
+_CATEGORISE_CHUNK = 20_000
+"""Rows per ``Categoriser.assign`` call. Each call to a trained classifier has a fixed cost
+(scoring 200,000 rows: 10.9 s in one call, 11.4 s in chunks of 20,000, 16.7 s in chunks of
+2,000), while smaller chunks let the first inserts start sooner."""
+
+
+def _categorised(
+    pairs: list[tuple[ParsedRow, str]],
+    categoriser: Categoriser | None,
+    constant: tuple[Any, ...],
+    report: ImportReport,
+) -> Iterator[tuple[Any, ...]]:
+    """The rows to insert (``_INSERT_COLUMNS`` order), categorised a chunk at a time.
+
+    A generator, so that on SQLite the categorisation runs in the insert's worker thread
+    while earlier rows are being inserted (see ``ledger.importing.bulk``); the report's
+    counts are complete once it is exhausted.
+    """
+    for start in range(0, len(pairs), _CATEGORISE_CHUNK):
+        chunk = pairs[start:start + _CATEGORISE_CHUNK]
+        categories: list[int | None] = [None] * len(chunk)
+        if categoriser is not None:
+            assignments = categoriser.assign([Example(r.payee, r.memo, r.amount)
+                                              for r, _ in chunk])
+            categories = [a.category_id for a in assignments]
+            report.categorised_by_rule += sum(a.source == "rule" for a in assignments)
+            report.categorised_by_model += sum(a.source == "model" for a in assignments)
+            report.categorised_by_default += sum(a.source == "default" for a in assignments)
+        for (row, source_id), category_id in zip(chunk, categories, strict=True):
+            yield (row.date, row.amount, row.payee, row.memo, category_id, source_id,
+                   *constant)
+
+
+def _oldest_first(pairs: list[tuple[ParsedRow, str]]) -> list[tuple[ParsedRow, str]]:
+    """``pairs`` (row, source id) reversed when the file lists them newest first, as many
+    banks do.
 
     The date-led indexes then grow at their right edge, where SQLite appends without
     splitting pages: 200,000 rows inserted newest first took 25% longer. Ids follow the dates,
     and the bank's order within a day is kept when listing newest first (date, then id,
     descending). Source ids were computed in file order, so they do not change.
     """
-    return rows[::-1] if rows[0][0] > rows[-1][0] else rows
+    return pairs[::-1] if pairs[0][0].date > pairs[-1][0].date else pairs
 
 
 _INSERT_COLUMNS = ("date", "amount", "payee", "memo", "category_id", "source_id",
                    "user_id", "account_id", "currency", "is_transfer", "import_id")
-
-
-def _bulk_insert(
-    connection: Connection, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]
-) -> None:
-    """Rows straight to the driver, with each column's bind conversion applied.
-
-    SQLAlchemy's executemany builds and processes a parameter dict per row, which costs
-    more than the database's own insert. Here the statement is compiled once for the
-    dialect (positional or named parameters alike) and values are converted a column at a
-    time, with the dialect's own conversion for each type (``Cents``; dates on SQLite, which
-    the driver's deprecated default adapter would otherwise handle), each distinct value
-    once: a file has a few hundred dates and a few thousand amounts, so a 200,000-row
-    import makes thousands of conversion calls instead of 600,000. Equal values convert
-    equally for these types (``Decimal("1.5")`` and ``Decimal("1.50")`` are both 150 cents).
-    SQLite gets many rows per statement (see ``_insert_sqlite``).
-    """
-    dialect = connection.dialect
-    compiled = table.insert().compile(dialect=dialect, column_keys=list(columns))
-    values: list[Iterable[Any]] = list(zip(*rows, strict=True))  # one tuple per column
-    if not values:
-        return
-    for i, name in enumerate(columns):
-        convert = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-        if convert is not None:
-            values[i] = map(lru_cache(maxsize=None)(convert), values[i])
-    if not compiled.positional:
-        named = [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
-        connection.exec_driver_sql(compiled.string, named)
-        return
-    ordered = zip(*(values[columns.index(key)] for key in compiled.positiontup or ()),
-                  strict=True)
-    if dialect.name == "sqlite":
-        _insert_sqlite(connection, compiled.string, len(columns), ordered)
-    else:
-        connection.exec_driver_sql(compiled.string, list(ordered))
-
-
-_ROWS_PER_STATEMENT = 1000
-
-
-def _insert_sqlite(
-    connection: Connection, single_row_sql: str, width: int, rows: Iterator[Sequence[Any]]
-) -> None:
-    """Insert ``rows`` with up to ``_ROWS_PER_STATEMENT`` rows per ``INSERT ... VALUES``.
-
-    An INSERT into a table with a trigger is a multi-write statement to SQLite: it opens a
-    statement journal so that the statement can be undone alone, and saves in it each page
-    the statement changes. ``executemany`` runs one statement per row, so every row paid
-    that for each b-tree it touches. Measured on 200,000 rows (CPU seconds, this schema):
-    executemany 4.0 with the ``account_month_totals`` trigger, 3.6 with a trigger whose
-    ``WHEN`` is false, 2.0 without a trigger; a thousand rows per statement 1.7 with the
-    trigger, 1.5 without. The driver caches the prepared statement: it is parsed once.
-    """
-    head, keyword, group = single_row_sql.partition(" VALUES ")
-    driver = connection.connection.driver_connection
-    limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)  # type: ignore[union-attr]
-    per_statement = max(1, min(_ROWS_PER_STATEMENT, limit // width))
-    while chunk := list(islice(rows, per_statement)):
-        sql = head + keyword + ", ".join([group] * len(chunk))
-        connection.exec_driver_sql(sql, tuple(chain.from_iterable(chunk)))
 
 
 def find_account(session: Session, user_id: int, name: str) -> Account:
@@ -392,6 +349,16 @@ def list_imports(sessions: sessionmaker[Session], *, user_id: int) -> list[Batch
     ]
 
 
+_LARGEST_ID = {"postgresql": 2**31 - 1}
+
+
+def fits_id(session: Session, value: int) -> bool:
+    """Whether ``value`` can be an id of this database's INTEGER keys (PostgreSQL: 32 bits,
+    SQLite: 64). Ids from a URL or the command line may be any integer; the driver refuses to
+    send one that does not fit instead of finding nothing."""
+    return 1 <= value <= _LARGEST_ID.get(session.get_bind().dialect.name, 2**63 - 1)
+
+
 def undo_import(sessions: sessionmaker[Session], *, user_id: int, batch_id: int) -> int:
     """Delete batch ``batch_id`` and every transaction it added; the number of rows deleted.
 
@@ -403,7 +370,7 @@ def undo_import(sessions: sessionmaker[Session], *, user_id: int, batch_id: int)
     with sessions.begin() as session:
         batch = session.scalar(
             select(ImportBatch).where(ImportBatch.id == batch_id, ImportBatch.user_id == user_id)
-        )
+        ) if fits_id(session, batch_id) else None
         if batch is None:
             raise ImportNotFound(f"no import with id {batch_id}")
         deleted = session.execute(
