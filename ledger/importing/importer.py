@@ -24,6 +24,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from ledger.account_numbers import record_account_number
 from ledger.categorise import Categoriser, Example
 from ledger.importing.bulk import indexes_built_after, insert_rows
 from ledger.importing.content import check_content, check_size, detect_format
@@ -178,6 +179,9 @@ def _import(
         if parsed.errors and not options.skip_invalid:
             raise ImportRejected(_rejection(filename, parsed.errors), parsed.errors)
         _store(session, target, parsed, digest, filename, report, options)
+        if parsed.account_number:
+            record_account_number(session, target, parsed.account_number,
+                                  card=parsed.account_is_card)
     return report
 
 

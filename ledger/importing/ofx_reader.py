@@ -64,7 +64,9 @@ def read_ofx(
         raise ImportRejected(
             f"{filename} has more than {limits.max_rows:,} transactions; split it"
         )
-    parsed = ParsedFile(file_format="ofx", rows_read=len(transactions))
+    parsed = ParsedFile(file_format="ofx", rows_read=len(transactions),
+                        account_number=_account_id(statement) or None,
+                        account_is_card=statement.find("CCACCTFROM") is not None)
     parsed.details = {"version": version, "currency": currency or account.currency}
     lines = _transaction_lines(data)
     for number, element in enumerate(transactions):

@@ -64,3 +64,7 @@ class ParsedFile:
     """How the file was read (encoding, delimiter, columns, date format), for the report."""
     notes: list[str] = field(default_factory=list)
     """Assumptions the user may want to check, e.g. how ambiguous dates were read."""
+    account_number: str | None = None
+    """The statement's full account number (OFX ``ACCTID``): stored encrypted, never shown."""
+    account_is_card: bool = False
+    """``account_number`` is a card's: only its last four are kept."""
