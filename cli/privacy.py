@@ -1,6 +1,7 @@
-"""``finchat users export USER`` and ``finchat users delete USER --yes``: GDPR requests.
+"""``finchat users export USER``, ``finchat users delete USER --yes`` (GDPR requests) and
+``finchat users role USER ROLE``.
 
-Both run as the local operator (whoever can open the database file or URL can read it
+All run as the local operator (whoever can open the database file or URL can read it
 anyway) and are recorded in the audit log. The export is written with owner-only
 permissions: it holds the user's whole financial history. Encrypted columns need the data key
 (``FINCHAT_DATA_KEY`` or ``FINCHAT_DATA_KEY_FILE``) to be exported.
@@ -20,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from cli import UserError
+from ledger.admin import LastAdminError, change_role
 from ledger.crypto import CryptoError
 from ledger.db import create_schema, make_engine, session_factory
 from ledger.policy import Role
@@ -100,11 +102,26 @@ def delete_command(user: str, yes: bool, db: str) -> None:
                f"{report.principals_erased} audit principal(s) pseudonymised.")
 
 
+@click.command("role")
+@click.argument("user")
+@click.argument("role", type=click.Choice([r.value for r in Role]))
+@_DB_OPTION
+def role_command(user: str, role: str, db: str) -> None:
+    """Make USER a customer, an advisor or an administrator (the first administrator is made
+    here; administrators then manage roles over HTTP)."""
+    with _ledger(db) as sessions, sessions.begin() as session:
+        try:
+            change_role(session, _user_id(session, user), Role(role), by=None)
+        except LastAdminError as exc:
+            raise UserError(str(exc)) from None
+    click.echo(f"{user!r} is now {'an' if role[0] in 'ae' else 'a'} {role}.")
+
+
 def _safe(name: str) -> str:
     """A user name as a file-name fragment."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "user"
 
 
-USER_COMMANDS: tuple[click.Command, ...] = (export_command, delete_command)
+USER_COMMANDS: tuple[click.Command, ...] = (export_command, delete_command, role_command)
 """Subcommands of the ``users`` group (``cli/serve.py``):
 ``for command in USER_COMMANDS: users.add_command(command)``."""

@@ -61,9 +61,10 @@ def grant(
             past or more than ``MAX_GRANT`` away.
     """
     now = now or audit.utcnow()
-    if session.get(User, customer_id) is None or session.get(User, advisor_id) is None:
+    if session.get(User, customer_id) is None:
         raise ConsentError("both the customer and the advisor must exist")
-    if role_of(session, advisor_id) is not Role.ADVISOR:
+    if session.get(User, advisor_id) is None or role_of(session, advisor_id) is not Role.ADVISOR:
+        # one message for both: a customer learns nothing about who else has an account
         raise ConsentError("consent can only be given to an advisor")
     if not now < expires_at <= now + MAX_GRANT:
         raise ConsentError(f"a grant must expire in the future and within {MAX_GRANT.days} days")
@@ -109,16 +110,53 @@ def grants_of(session: Session, customer_id: int) -> list[GrantView]:
     return [_view(row) for row in rows]
 
 
+def grants_to(session: Session, advisor_id: int) -> list[GrantView]:
+    """Every grant the advisor has received, newest first (revoked and expired included)."""
+    rows = session.scalars(
+        select(ConsentGrant)
+        .where(ConsentGrant.advisor_id == advisor_id)
+        .order_by(ConsentGrant.id.desc())
+    )
+    return [_view(row) for row in rows]
+
+
+def permitted_actions(
+    session: Session, *, actor_id: int, customer_id: int, now: dt.datetime | None = None
+) -> frozenset[Action]:
+    """Every action ``decide`` allows the actor on the customer's data now, without auditing:
+    what a caller may offer (the tools of a turn), each use still going through
+    ``check_access``."""
+    now = now or audit.utcnow()
+    if session.get(User, actor_id) is None:
+        return frozenset()
+    if actor_id == customer_id:
+        return frozenset(Action)
+    actor = Actor(actor_id, role_of(session, actor_id))
+    rows = session.scalars(
+        select(ConsentGrant).where(
+            ConsentGrant.customer_id == customer_id, ConsentGrant.advisor_id == actor_id
+        )
+    )
+    grants = [_view(row) for row in rows]
+    return frozenset(a for a in Action if decide(actor, customer_id, a, grants, now))
+
+
 def check_access(
     session: Session,
     *,
     actor_id: int,
     customer_id: int,
     action: Action,
+    via: str | None = None,
     now: dt.datetime | None = None,
 ) -> Decision:
     """Decide whether ``actor_id`` may do ``action`` on ``customer_id``'s data; access to
-    someone else's data is recorded in the audit log whatever the outcome."""
+    someone else's data is recorded in the audit log whatever the outcome.
+
+    Args:
+        via: what asked (an endpoint, ``tool:<name>``), recorded in the entry's detail so the
+            customer can read what was looked at.
+    """
     now = now or audit.utcnow()
     if session.get(User, actor_id) is None:
         return Decision(False, "unknown actor")
@@ -136,9 +174,18 @@ def check_access(
             session, action=f"access.{action.value}",
             outcome="allowed" if decision else "denied", actor_id=actor_id,
             actor_role=actor.role.value, subject_id=customer_id, now=now,
-            detail={"grant": decision.grant_id} if decision.grant_id else {},
+            detail=_access_detail(decision, via),
         )
     return decision
+
+
+def _access_detail(decision: Decision, via: str | None) -> dict[str, object]:
+    detail: dict[str, object] = {}
+    if decision.grant_id:
+        detail["grant"] = decision.grant_id
+    if via:
+        detail["via"] = via
+    return detail
 
 
 def _view(row: ConsentGrant) -> GrantView:

@@ -15,7 +15,8 @@ The rules:
   writes, exports, deletes or manages a customer's consent;
 - an administrator handles data-subject requests (export, erasure) and reads audit logs, but
   reads no ledger content without a grant, like an advisor;
-- a customer never sees another customer's data.
+- a customer never sees another customer's data;
+- only an administrator manages users and roles (``may_manage_users``).
 """
 
 from __future__ import annotations
@@ -112,6 +113,14 @@ def decide(
     if action not in SCOPE_ACTIONS[Scope.TRANSACTIONS]:
         return Decision(False, f"{action.value} is reserved to the customer")
     return _by_consent(actor, customer_id, action, list(grants), now)
+
+
+def may_manage_users(actor: Actor) -> Decision:
+    """May ``actor`` list users, create them and change roles? Administrators only; this
+    touches nobody's ledger, so it is not an ``Action`` on a customer's data."""
+    if actor.role is Role.ADMIN:
+        return Decision(True, "administrator")
+    return Decision(False, "only an administrator manages users")
 
 
 def _by_consent(

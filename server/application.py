@@ -19,7 +19,7 @@ from assistant.backends import make_model
 from assistant.model import Model
 from assistant.settings import Settings
 from ledger.db import create_schema, make_engine, session_factory
-from server import health, ledger_api, login, openai_api, pages, widget_api
+from server import health, ledger_api, login, openai_api, pages, privacy_api, widget_api
 from server.errors import add_error_handlers
 from server.limits import BodySizeLimitMiddleware, RequestTooLarge, too_large_handler
 from server.logs import RequestContextMiddleware, configure_logging
@@ -65,7 +65,7 @@ def create_app(
     app.state.runtime = runtime
     add_error_handlers(app)
     app.add_exception_handler(RequestTooLarge, too_large_handler)
-    for module in (openai_api, widget_api, ledger_api, login, pages, health):
+    for module in (openai_api, widget_api, ledger_api, login, privacy_api, pages, health):
         module.add_routes(app)
     _add_middleware(app, options)
     return app
@@ -115,7 +115,7 @@ def _add_middleware(app: FastAPI, settings: ServerSettings) -> None:
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID", "X-Finchat-Customer"],
             expose_headers=["X-Request-ID"],
             max_age=600,
         )

@@ -3,8 +3,11 @@
 The routes call the functions behind ``finchat import``, ``finchat imports`` and
 ``finchat tx`` (``ledger.importing``), so an upload is checked, parsed, de-duplicated and
 written all or nothing exactly like a file on the command line, under the same limits, and
-an entry is validated like ``tx add``. The user comes from the bearer token only: another
-user's account, import or transaction answers 404 exactly like a missing one. A rejected
+an entry is validated like ``tx add``. The user comes from the bearer token, through
+``server.access``: writing is reserved to the data's owner (an advisor or administrator
+naming a customer gets 403), and an advisor with ``transactions`` consent may list a
+customer's imports. Another user's account, import or transaction answers 404 exactly like a
+missing one. A rejected
 file answers 400 with its bad rows (file, line, field, reason); see ``docs/api.md``.
 """
 
@@ -40,7 +43,7 @@ from ledger.importing import (
     undo_import,
 )
 from ledger.importing.entry import EntryView
-from server.auth import User
+from server.access import ReadTransactions, Write
 from server.bodies import read_json, validated
 from server.errors import ApiError
 from server.runtime import run_blocking, runtime_of
@@ -77,7 +80,7 @@ def add_routes(app: FastAPI) -> None:
 # ---------------------------------------------------------------- imports
 
 
-async def create_import(request: Request, user: User) -> JSONResponse:
+async def create_import(request: Request, access: Write) -> JSONResponse:
     """Import an uploaded CSV, OFX or QFX statement into one of the caller's accounts.
 
     201 with the import's report; 200 with ``already_imported_as`` when the account already
@@ -89,25 +92,26 @@ async def create_import(request: Request, user: User) -> JSONResponse:
         data = await upload.read()
     try:
         report = await run_blocking(import_bytes, runtime_of(request).sessions, data,
-                                    filename=filename, user_id=user.id, account=account,
-                                    options=options)
+                                    filename=filename, user_id=access.customer_id,
+                                    account=account, options=options)
     except ImportRejected as exc:
         raise _import_error(exc, filename) from None
     return JSONResponse(_report_json(report),
                         status_code=201 if report.already_imported_as is None else 200)
 
 
-async def get_imports(request: Request, user: User) -> dict[str, Any]:
+async def get_imports(request: Request, access: ReadTransactions) -> dict[str, Any]:
     """The caller's imports, newest first, with the rows each still has in the ledger."""
-    batches = await run_blocking(list_imports, runtime_of(request).sessions, user_id=user.id)
+    batches = await run_blocking(list_imports, runtime_of(request).sessions,
+                                 user_id=access.customer_id)
     return {"data": [_batch_json(batch) for batch in batches]}
 
 
-async def delete_import(request: Request, user: User, import_id: Id) -> dict[str, Any]:
+async def delete_import(request: Request, access: Write, import_id: Id) -> dict[str, Any]:
     """Undo an import: the batch and every transaction it added, edited ones included."""
     try:
         deleted = await run_blocking(undo_import, runtime_of(request).sessions,
-                                     user_id=user.id, batch_id=import_id)
+                                     user_id=access.customer_id, batch_id=import_id)
     except ImportNotFound as exc:
         raise ApiError(404, str(exc), param="import_id", code="not_found") from None
     return {"id": import_id, "transactions_deleted": deleted}
@@ -254,18 +258,18 @@ class TransactionChanges(BaseModel):
     category: StrictStr | None = None
 
 
-async def create_transaction(request: Request, user: User) -> dict[str, Any]:
+async def create_transaction(request: Request, access: Write) -> dict[str, Any]:
     """Add a transaction to one of the caller's accounts."""
     body = validated(NewTransaction, await read_json(request))
     try:
         view = await run_blocking(add_transaction, runtime_of(request).sessions,
-                                  user_id=user.id, **body.model_dump())
+                                  user_id=access.customer_id, **body.model_dump())
     except EntryError as exc:
         raise _entry_error(exc) from None
     return _entry_json(view)
 
 
-async def update_transaction(request: Request, user: User, transaction_id: Id
+async def update_transaction(request: Request, access: Write, transaction_id: Id
                              ) -> dict[str, Any]:
     """Change the given fields of one of the caller's transactions."""
     body = validated(TransactionChanges, await read_json(request))
@@ -283,17 +287,18 @@ async def update_transaction(request: Request, user: User, transaction_id: Id
         changes["category"] = None
     try:
         view = await run_blocking(edit_transaction, runtime_of(request).sessions,
-                                  user_id=user.id, transaction_id=transaction_id, **changes)
+                                  user_id=access.customer_id, transaction_id=transaction_id,
+                                  **changes)
     except EntryError as exc:
         raise _entry_error(exc) from None
     return _entry_json(view)
 
 
-async def remove_transaction(request: Request, user: User, transaction_id: Id) -> Response:
+async def remove_transaction(request: Request, access: Write, transaction_id: Id) -> Response:
     """Delete one of the caller's transactions."""
     try:
         await run_blocking(delete_transaction, runtime_of(request).sessions,
-                           user_id=user.id, transaction_id=transaction_id)
+                           user_id=access.customer_id, transaction_id=transaction_id)
     except EntryError as exc:
         raise _entry_error(exc) from None
     return Response(status_code=204)

@@ -3,7 +3,9 @@
 Any OpenAI client (the SDK, LangChain, Open WebUI, LibreChat) works with only its base URL
 and API key changed. finchat's own tools run here, on the server, for the token's user; the
 client sees the answer, streamed as ``chat.completion.chunk`` events or as one
-``chat.completion``, with the same text either way.
+``chat.completion``, with the same text either way. An advisor asks about a customer who
+granted consent by naming them in the ``X-Finchat-Customer`` header (``server.access``):
+the model is then offered only the tools that consent covers.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from fastapi.responses import JSONResponse, Response
 from sse_starlette import EventSourceResponse
 
 from assistant.events import AgentEvent, TextDelta, TurnCompleted, TurnFailed
+from server.access import ReadSummary
 from server.auth import User
 from server.bodies import read_json
 from server.errors import ApiError, internal_error
@@ -46,13 +49,14 @@ async def list_models(_user: User) -> dict[str, Any]:
     }
 
 
-async def chat_completions(request: Request, user: User) -> Response:
+async def chat_completions(request: Request, access: ReadSummary) -> Response:
     """OpenAI chat completions; the client's messages are the history, the last one is
-    the question, and finchat's tools run server-side for the token's user."""
+    the question, and finchat's tools run server-side for the token's user (or the customer
+    an advisor names, within their consent)."""
     chat = parse_chat_request(await read_json(request))
     runtime = runtime_of(request)
     runtime.require_model()
-    setup = await run_blocking(setup_turn, runtime, user.id)
+    setup = await run_blocking(setup_turn, runtime, access)
     events = logged_turn(
         runtime, setup, history=chat.history, user_message=chat.user_message,
         sampling=chat.sampling, endpoint="openai",

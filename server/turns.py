@@ -1,7 +1,9 @@
 """One turn as both APIs run it: the user bound into the tools, then the agent loop, logged.
 
-``setup_turn`` is the only place a turn's user is decided (from the bearer token, via the
-route); ``logged_turn`` runs ``assistant.agent.run_turn`` and writes one ``turn`` log line
+``setup_turn`` is the only place a turn's user is decided: the subject of the request's
+``server.access.Access`` (the token's user, or a customer an advisor may read), with the
+actions that access permits bound into the tools and the tools offered to the model cut to
+them; ``logged_turn`` runs ``assistant.agent.run_turn`` and writes one ``turn`` log line
 with its timings, tools and tokens.
 """
 
@@ -18,9 +20,11 @@ from typing import Any
 from assistant.agent import run_turn
 from assistant.events import AgentEvent, TextDelta, TurnCompleted, TurnFailed
 from assistant.messages import Message
+from ledger.policy import Action
 from ledger.queries import ledger_today
+from server.access import Access
 from server.runtime import Runtime
-from tools.base import ToolContext
+from tools.base import ToolContext, ToolRegistry
 from tools.profile import UserProfile, load_profile
 
 logger = logging.getLogger("finchat.server")
@@ -32,18 +36,26 @@ class TurnSetup:
 
     ctx: ToolContext
     profile: UserProfile
+    registry: ToolRegistry
+    """The tools offered to the model: those the access permits."""
 
 
-def setup_turn(runtime: Runtime, user_id: int) -> TurnSetup:
-    """Bind ``user_id`` into the tool context: the only place a turn's user is decided."""
+def setup_turn(runtime: Runtime, access: Access) -> TurnSetup:
+    """Bind the access's subject and permitted actions into the tool context: the only place
+    a turn's user is decided."""
+    user_id = access.customer_id
     with runtime.sessions() as session:
         today = runtime.settings.today or ledger_today(session, user_id) or dt.date.today()
         profile = runtime.profiles.get(user_id, today)
         if profile is None:
             profile = load_profile(session, user_id, today)
             runtime.profiles.put(user_id, today, profile)
-    ctx = ToolContext(sessions=runtime.sessions, user_id=user_id, today=profile.today)
-    return TurnSetup(ctx=ctx, profile=profile)
+    if Action.READ_TRANSACTIONS not in access.permitted:  # payees are transaction detail
+        profile = profile.model_copy(update={"payees": []})
+    ctx = ToolContext(sessions=runtime.sessions, user_id=user_id, today=profile.today,
+                      permitted=access.permitted, actor_id=access.actor)
+    registry = runtime.registry if access.own else runtime.registry.restricted(access.permitted)
+    return TurnSetup(ctx=ctx, profile=profile, registry=registry)
 
 
 async def logged_turn(
@@ -68,7 +80,7 @@ async def logged_turn(
         async with aclosing(
             run_turn(
                 model=runtime.require_model(),
-                registry=runtime.registry,
+                registry=setup.registry,
                 ctx=setup.ctx,
                 profile=setup.profile,
                 history=history,

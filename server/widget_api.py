@@ -1,9 +1,13 @@
 """``/api/...``: the widget's API, every call scoped to the token's user.
 
 Persisted conversations, a turn streamed as rich SSE events (text, each tool step with a
-compact table/chart view, completion) and feedback on answers. Bad bodies and unknown ids are
-answered before any stream starts; another user's conversation or message answers 404,
-exactly like a missing one. The question is stored when asked, the answer on completion.
+compact table/chart view, completion) and feedback on answers. Conversations are always the
+caller's own and about their own ledger: the routes go through ``server.access`` with
+``others=False``, so an ``X-Finchat-Customer`` header naming someone else answers 400 (an
+advisor asks about a customer on ``/v1/chat/completions``, where the header is honoured).
+Bad bodies and unknown ids are answered before any stream starts; another user's
+conversation or message answers 404, exactly like a missing one. The question is stored when
+asked, the answer on completion.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from assistant.events import (
     TurnFailed,
 )
 from assistant.messages import Message
-from server.auth import User
+from server.access import Access, OwnRead, OwnWrite
 from server.bodies import read_json, validated
 from server.errors import ApiError, internal_error
 from server.runtime import Runtime, run_blocking, runtime_of
@@ -72,47 +76,47 @@ class NewFeedback(BaseModel):
     comment: str | None = Field(None, max_length=2000)
 
 
-async def create_conversation(request: Request, user: User) -> dict[str, Any]:
+async def create_conversation(request: Request, access: OwnWrite) -> dict[str, Any]:
     """Start a conversation (optionally titled; otherwise named by its first question)."""
     body = validated(NewConversation, await read_json(request))
     info = await run_blocking(conversations.create_conversation, runtime_of(request).sessions,
-                              user.id, title=body.title)
+                              access.customer_id, title=body.title)
     return _conversation_json(info)
 
 
-async def list_conversations(request: Request, user: User) -> dict[str, Any]:
+async def list_conversations(request: Request, access: OwnRead) -> dict[str, Any]:
     """The caller's conversations, most recently active first."""
     infos = await run_blocking(conversations.list_conversations, runtime_of(request).sessions,
-                               user.id)
+                               access.customer_id)
     return {"data": [_conversation_json(info) for info in infos]}
 
 
-async def get_conversation(request: Request, user: User, conversation_id: str
+async def get_conversation(request: Request, access: OwnRead, conversation_id: str
                            ) -> dict[str, Any]:
     """One conversation with its messages as the widget renders them."""
     sessions = runtime_of(request).sessions
     try:
-        info = await run_blocking(conversations.get_conversation, sessions, user.id,
+        info = await run_blocking(conversations.get_conversation, sessions, access.customer_id,
                                   conversation_id)
-        stored = await run_blocking(conversations.load_messages, sessions, user.id,
+        stored = await run_blocking(conversations.load_messages, sessions, access.customer_id,
                                     conversation_id)
     except conversations.ConversationNotFound as exc:
         raise _not_found(exc) from exc
     return {**_conversation_json(info), "messages": widget_history(stored)}
 
 
-async def delete_conversation(request: Request, user: User, conversation_id: str
+async def delete_conversation(request: Request, access: OwnWrite, conversation_id: str
                               ) -> Response:
     """Delete a conversation with its messages and feedback."""
     try:
         await run_blocking(conversations.delete_conversation, runtime_of(request).sessions,
-                           user.id, conversation_id)
+                           access.customer_id, conversation_id)
     except conversations.ConversationNotFound as exc:
         raise _not_found(exc) from exc
     return Response(status_code=204)
 
 
-async def post_message(request: Request, user: User, conversation_id: str
+async def post_message(request: Request, access: OwnRead, conversation_id: str
                        ) -> EventSourceResponse:
     """Ask a question; the answer streams as SSE events (see docs/api.md)."""
     runtime = runtime_of(request)
@@ -124,41 +128,41 @@ async def post_message(request: Request, user: User, conversation_id: str
     runtime.require_model()
     try:
         history, message_id, setup = await run_blocking(
-            _start_widget_turn, runtime, user.id, conversation_id, content
+            _start_widget_turn, runtime, access, conversation_id, content
         )
     except conversations.ConversationNotFound as exc:
         raise _not_found(exc) from exc
     events = logged_turn(runtime, setup, history=history, user_message=content,
                          sampling={}, endpoint="widget")
     return EventSourceResponse(
-        _widget_stream(runtime, user.id, conversation_id, message_id, events)
+        _widget_stream(runtime, access.customer_id, conversation_id, message_id, events)
     )
 
 
-async def post_feedback(request: Request, user: User, message_id: int) -> dict[str, Any]:
+async def post_feedback(request: Request, access: OwnWrite, message_id: int) -> dict[str, Any]:
     """Thumbs up/down (and a comment) on one of the caller's assistant messages."""
     body = validated(NewFeedback, await read_json(request))
     rating = 1 if body.rating in ("up", 1) else -1
     try:
         feedback_id = await run_blocking(conversations.record_feedback,
-                                         runtime_of(request).sessions, user.id, message_id,
-                                         rating=rating, comment=body.comment)
+                                         runtime_of(request).sessions, access.customer_id,
+                                         message_id, rating=rating, comment=body.comment)
     except conversations.ConversationNotFound as exc:
         raise _not_found(exc) from exc
     return {"id": feedback_id, "message_id": message_id, "rating": rating}
 
 
 def _start_widget_turn(
-    runtime: Runtime, user_id: int, conversation_id: str, content: str
+    runtime: Runtime, access: Access, conversation_id: str, content: str
 ) -> tuple[list[Message], int, TurnSetup]:
     """Load the history, store the question, bind the user: one worker-thread hop."""
-    sessions = runtime.sessions
+    sessions, user_id = runtime.sessions, access.customer_id
     history = conversations.history(sessions, user_id, conversation_id,
                                     max_messages=runtime.settings.history_messages)
     [message_id] = conversations.append_messages(
         sessions, user_id, conversation_id, [Message(role="user", content=content)]
     )
-    return history, message_id, setup_turn(runtime, user_id)
+    return history, message_id, setup_turn(runtime, access)
 
 
 async def _widget_stream(

@@ -4,10 +4,17 @@ The user a tool reads is fixed in ``ToolContext`` by whoever calls the tool (the
 CLI); no tool input model has a user field, so a model's output can never choose the user.
 Errors a model can repair (an unknown category, an end date before the start) come back as a
 structured ``ToolFailure`` naming the field and the allowed values, never as an exception.
+
+Each tool declares the ``ledger.policy.Action`` it performs on the user's data (``None``:
+it reads none). ``ToolContext.permitted`` says which actions the caller may perform; the
+registry refuses any other tool with a ``forbidden`` failure, and when the caller is someone
+else (an advisor, ``ToolContext.actor_id``) it asks ``ledger.consent.check_access`` on every
+call, which records the access in the customer's audit log and sees a revocation at once.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import functools
 import json
@@ -19,11 +26,16 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
+from ledger.consent import check_access
+from ledger.policy import Action
+
 logger = logging.getLogger(__name__)
 
 In = TypeVar("In", bound=BaseModel)
 Out = TypeVar("Out", bound=BaseModel)
 
+ALL_ACTIONS = frozenset(Action)
+"""What a user may do with their own data: everything."""
 VOCAB_KEY = "x-finchat-vocab"
 """JSON-schema key on a field whose allowed values are the user's own names (see
 ``Vocabulary``); schema export turns it into an ``enum`` for that user."""
@@ -51,6 +63,16 @@ class ToolContext:
     knowledge: Any = None
     """A ``knowledge`` retriever (``product_lookup`` uses it); ``None`` where not loaded."""
     extras: dict[str, Any] = field(default_factory=dict)
+    permitted: frozenset[Action] = ALL_ACTIONS
+    """The actions the caller may perform on ``user_id``'s data (all of them on their own)."""
+    actor_id: int | None = None
+    """Who asks, when it is not ``user_id`` themself (an advisor): each call on the user's
+    data is then checked and audited as that actor."""
+
+    @property
+    def on_behalf(self) -> bool:
+        """Whether the caller is someone other than the user whose data the tools read."""
+        return self.actor_id is not None and self.actor_id != self.user_id
 
 
 class ToolArgumentError(Exception):
@@ -69,7 +91,7 @@ class ToolFailure(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     error: str
-    """``invalid_arguments``, ``unknown_tool`` or ``tool_error``."""
+    """``invalid_arguments``, ``unknown_tool``, ``forbidden`` or ``tool_error``."""
     message: str
     field: str | None = None
     allowed: list[str] | None = None
@@ -106,6 +128,9 @@ class Tool(Generic[In, Out]):
     input_model: type[In]
     output_model: type[Out]
     fn: Callable[[ToolContext, In], Out]
+    action: Action | None = Action.READ_TRANSACTIONS
+    """What the tool does with the user's data; ``None`` for a tool reading none of it. A tool
+    that does not say is taken to read everything an advisor may read."""
 
     def parameters_schema(self, vocabulary: Vocabulary | None = None) -> dict[str, Any]:
         """The input JSON schema; fields naming the user's things become enums of them."""
@@ -181,14 +206,43 @@ SCHEMA_CACHE_SIZE = 256
 """Vocabularies (roughly: users) whose tool schemas a registry keeps built."""
 
 
+def refusal(ctx: ToolContext, tool: Tool[Any, Any]) -> ToolFailure | None:
+    """Why ``tool`` may not run in ``ctx`` (``None``: it may). Someone else's data is checked
+    with ``check_access`` on every call, so the customer's audit log lists each tool used and
+    a revoked consent stops the very next call."""
+    action = tool.action
+    if action is None:
+        return None
+    allowed, reason = action in ctx.permitted, "this conversation does not allow it"
+    if ctx.on_behalf:
+        assert ctx.actor_id is not None
+        with ctx.sessions.begin() as session:
+            decision = check_access(session, actor_id=ctx.actor_id, customer_id=ctx.user_id,
+                                    action=action, via=f"tool:{tool.name}")
+        allowed, reason = allowed and decision.allowed, decision.reason
+    if allowed:
+        return None
+    return ToolFailure(error="forbidden",
+                       message=f"{tool.name} needs {action.value} access: {reason}")
+
+
 class ToolRegistry:
     """The tools an agent may call; shared by the agent, the server and the CLI."""
 
     def __init__(self, tools: list[Tool[Any, Any]] | None = None):
         self._tools: dict[str, Tool[Any, Any]] = {}
         self._schemas = functools.lru_cache(maxsize=SCHEMA_CACHE_SIZE)(self._build_schemas)
+        self._offered: frozenset[Action] | None = None
         for tool in tools or []:
             self.add(tool)
+
+    def restricted(self, permitted: frozenset[Action]) -> ToolRegistry:
+        """A view offering the model only the tools ``permitted`` allows (tools reading no
+        user data included); it shares this registry's tools and schema cache. ``run`` still
+        decides by the ``ToolContext``, so a tool called anyway is refused, not run."""
+        view = copy.copy(self)
+        view._offered = frozenset(permitted)
+        return view
 
     def add(self, tool: Tool[Any, Any]) -> None:
         if tool.name in self._tools:
@@ -215,15 +269,24 @@ class ToolRegistry:
                 error="unknown_tool", message=f"no tool named {name!r}", allowed=self.names()
             )
             return ToolResult(name, failure=failure)
+        refused = refusal(ctx, tool)
+        if refused is not None:
+            return ToolResult(name, failure=refused)
         return tool.run(ctx, arguments)
 
     def openai_schemas(self, vocabulary: Vocabulary | None = None) -> list[dict[str, Any]]:
         """Every tool as an OpenAI ``tools`` entry, with ``vocabulary``'s enums.
 
         Each vocabulary's schemas are built once (pydantic schema generation costs about 2 ms
-        per turn otherwise) and shared by every caller: treat them as read-only.
+        per turn otherwise) and shared by every caller: treat them as read-only. A
+        ``restricted`` view leaves out the tools its actions do not allow.
         """
-        return list(self._schemas(vocabulary))
+        return list(self._schemas(vocabulary, self._offered))
 
-    def _build_schemas(self, vocabulary: Vocabulary | None) -> tuple[dict[str, Any], ...]:
-        return tuple(tool.openai_schema(vocabulary) for tool in self)
+    def _build_schemas(
+        self, vocabulary: Vocabulary | None, offered: frozenset[Action] | None
+    ) -> tuple[dict[str, Any], ...]:
+        return tuple(
+            tool.openai_schema(vocabulary) for tool in self
+            if offered is None or tool.action is None or tool.action in offered
+        )

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from ledger import queries as q
 from ledger.money import CENT
+from ledger.policy import Action
 from ledger.users import DEFAULT_CURRENCY
 from tools.base import Tool, ToolArgumentError, ToolContext
 from tools.schemas import (
@@ -356,6 +357,7 @@ get_balance_tool: Tool[BalanceInput, BalanceOutput] = Tool(
         "with the total per currency (net worth; loans and cards count negative)."
     ),
     input_model=BalanceInput, output_model=BalanceOutput, fn=get_balance,
+    action=Action.READ_SUMMARY,
 )
 spending_breakdown_tool: Tool[SpendingInput, SpendingOutput] = Tool(
     name="spending_breakdown",
@@ -367,6 +369,7 @@ spending_breakdown_tool: Tool[SpendingInput, SpendingOutput] = Tool(
         "spending."
     ),
     input_model=SpendingInput, output_model=SpendingOutput, fn=spending_breakdown,
+    action=Action.READ_SUMMARY,
 )
 cash_flow_tool: Tool[CashFlowInput, CashFlowOutput] = Tool(
     name="cash_flow",
@@ -375,6 +378,7 @@ cash_flow_tool: Tool[CashFlowInput, CashFlowOutput] = Tool(
         "total; transfers between own accounts are neither income nor spending."
     ),
     input_model=CashFlowInput, output_model=CashFlowOutput, fn=cash_flow,
+    action=Action.READ_SUMMARY,
 )
 budget_projection_tool: Tool[BudgetInput, BudgetOutput] = Tool(
     name="budget_projection",
@@ -383,6 +387,7 @@ budget_projection_tool: Tool[BudgetInput, BudgetOutput] = Tool(
         "projected month-end spending and status (under, at_risk, over), with the method."
     ),
     input_model=BudgetInput, output_model=BudgetOutput, fn=budget_projection,
+    action=Action.READ_SUMMARY,
 )
 list_transactions_tool: Tool[TransactionsInput, TransactionsOutput] = Tool(
     name="list_transactions",
@@ -391,6 +396,7 @@ list_transactions_tool: Tool[TransactionsInput, TransactionsOutput] = Tool(
         "direction; sorted and paginated, with the count and signed total of all matches."
     ),
     input_model=TransactionsInput, output_model=TransactionsOutput, fn=list_transactions,
+    action=Action.READ_TRANSACTIONS,
 )
 
 LEDGER_TOOLS = (get_balance_tool, spending_breakdown_tool, cash_flow_tool,

@@ -73,4 +73,5 @@ product_lookup_tool: Tool[ProductLookupInput, ProductLookupOutput] = Tool(
     input_model=ProductLookupInput,
     output_model=ProductLookupOutput,
     fn=lookup_products,
+    action=None,  # the bank's documents, nobody's ledger
 )

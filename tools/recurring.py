@@ -15,6 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ledger.policy import Action
 from ledger.recurring import PriceChange, RecurringPayment, find_recurring
 from tools.base import Tool, ToolContext
 from tools.schemas import CurrencyTotal
@@ -180,4 +181,5 @@ recurring_payments_tool: Tool[RecurringInput, RecurringOutput] = Tool(
     input_model=RecurringInput,
     output_model=RecurringOutput,
     fn=recurring_payments,
+    action=Action.READ_TRANSACTIONS,  # names payees and amounts, like a transaction list
 )
