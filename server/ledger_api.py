@@ -43,6 +43,7 @@ from ledger.importing import (
     undo_import,
 )
 from ledger.importing.entry import EntryView
+from ledger.masking import mask_sensitive_text
 from server.access import ReadTransactions, Write
 from server.bodies import read_json, validated
 from server.errors import ApiError
@@ -320,6 +321,6 @@ def _entry_json(view: EntryView) -> dict[str, Any]:
         "amount": str(view.amount),
         "currency": view.currency,
         "payee": view.payee,
-        "memo": view.memo,
+        "memo": mask_sensitive_text(view.memo) if view.memo else view.memo,
         "category": view.category,
     }

@@ -17,9 +17,9 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import aclosing
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Path, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse
@@ -43,6 +43,12 @@ from server.widget_history import widget_history
 from webui.compact import compact_result
 
 logger = logging.getLogger("finchat.server")
+
+ConversationId = Annotated[str, Path(pattern=r"^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$")]
+"""Conversation ids are UUIDs: anything else is refused before it reaches SQL (PostgreSQL
+rejects a NUL in text with an error of its own)."""
+MessageId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+"""Message ids fit PostgreSQL's INTEGER; larger numbers name no message."""
 
 
 def add_routes(app: FastAPI) -> None:
@@ -91,7 +97,7 @@ async def list_conversations(request: Request, access: OwnRead) -> dict[str, Any
     return {"data": [_conversation_json(info) for info in infos]}
 
 
-async def get_conversation(request: Request, access: OwnRead, conversation_id: str
+async def get_conversation(request: Request, access: OwnRead, conversation_id: ConversationId
                            ) -> dict[str, Any]:
     """One conversation with its messages as the widget renders them."""
     sessions = runtime_of(request).sessions
@@ -105,7 +111,7 @@ async def get_conversation(request: Request, access: OwnRead, conversation_id: s
     return {**_conversation_json(info), "messages": widget_history(stored)}
 
 
-async def delete_conversation(request: Request, access: OwnWrite, conversation_id: str
+async def delete_conversation(request: Request, access: OwnWrite, conversation_id: ConversationId
                               ) -> Response:
     """Delete a conversation with its messages and feedback."""
     try:
@@ -116,7 +122,7 @@ async def delete_conversation(request: Request, access: OwnWrite, conversation_i
     return Response(status_code=204)
 
 
-async def post_message(request: Request, access: OwnRead, conversation_id: str
+async def post_message(request: Request, access: OwnRead, conversation_id: ConversationId
                        ) -> EventSourceResponse:
     """Ask a question; the answer streams as SSE events (see docs/api.md)."""
     runtime = runtime_of(request)
@@ -139,7 +145,9 @@ async def post_message(request: Request, access: OwnRead, conversation_id: str
     )
 
 
-async def post_feedback(request: Request, access: OwnWrite, message_id: int) -> dict[str, Any]:
+async def post_feedback(
+    request: Request, access: OwnWrite, message_id: MessageId
+) -> dict[str, Any]:
     """Thumbs up/down (and a comment) on one of the caller's assistant messages."""
     body = validated(NewFeedback, await read_json(request))
     rating = 1 if body.rating in ("up", 1) else -1

@@ -249,6 +249,18 @@ def test_a_token_is_required(api: Api) -> None:
 # ---------------------------------------------------------------- manual entry
 
 
+def test_a_card_number_in_a_memo_is_stored_whole_but_answered_masked(api: Api) -> None:
+    with api.client() as client:
+        created = client.post("/api/transactions", json={
+            "account": "Checking", "date": "2031-06-01", "amount": "-20",
+            "payee": "Refund desk", "memo": "refund to card 4111 1111 1111 1111"})
+        assert created.status_code == 201, created.text
+    memo = created.json()["memo"]
+    assert "1111" in memo and "4111" not in memo
+    [row] = api.rows("t.id = ?", created.json()["id"])
+    assert row[3] == "refund to card 4111 1111 1111 1111"
+
+
 def test_add_edit_and_delete_a_transaction(api: Api) -> None:
     with api.client() as client:
         created = client.post("/api/transactions", json={
