@@ -84,7 +84,9 @@ def serve(db: str, port: int, model: str) -> None:
 
     from server import ServerSettings, create_app
 
-    settings = ServerSettings(database_url=db)
+    # rate limits off: the benchmark is one client opening hundreds of streams on purpose
+    settings = ServerSettings(database_url=db, rate_limit_chat_per_token="",
+                              rate_limit_chat_per_ip="")
     app = create_app(settings, model=FixedModel() if model == "fixed" else None)
 
     @app.post("/bench/bare")

@@ -101,6 +101,7 @@ def serve(demo: bool, db: str | None, host: str, port: int) -> None:
     options = server_settings(settings).model_copy(update={"warm_knowledge": True})
     app = create_app(options, demo_page_token=page_token)
     uvicorn.run(app, host=host, port=port, log_config=uvicorn_log_config(), access_log=False,
+                proxy_headers=False,  # FINCHAT_TRUSTED_PROXIES alone decides (rate limits)
                 timeout_graceful_shutdown=10)
 
 

@@ -24,6 +24,7 @@ from server.errors import add_error_handlers
 from server.limits import BodySizeLimitMiddleware, RequestTooLarge, too_large_handler
 from server.logs import RequestContextMiddleware, configure_logging
 from server.profiles import ProfileCache
+from server.ratelimit import RateLimitMiddleware
 from server.runtime import Runtime, run_blocking
 from server.settings import ServerSettings, server_settings
 from tools import default_registry
@@ -107,9 +108,11 @@ def _warm_knowledge(ledger_url: str) -> None:
 
 def _add_middleware(app: FastAPI, settings: ServerSettings) -> None:
     """Each addition wraps the ones before it, so a request meets the request id and log
-    line first, then CORS, then the body limit."""
+    line first, then CORS (so a browser can read a 429), then the rate limits, then the body
+    limit."""
     app.add_middleware(BodySizeLimitMiddleware, limit=settings.max_request_bytes,
                        path_limits=ledger_api.BODY_LIMITS)
+    app.add_middleware(RateLimitMiddleware, settings=settings)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

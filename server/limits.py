@@ -34,7 +34,7 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.path_limits.get(scope["path"], self.limit)
+        limit = self.path_limits.get(route_path(scope), self.limit)
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             response = error_response(_too_large(limit))
@@ -52,6 +52,16 @@ class BodySizeLimitMiddleware:
             return message
 
         await self.app(scope, counting_receive, send)
+
+
+def route_path(scope: Scope) -> str:
+    """The path the router matches: ``scope["path"]`` less the ``root_path`` a proxy prefix
+    adds (``uvicorn --root-path /finchat``), so path rules hold behind a prefix too."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root + "/"):
+        return path[len(root):]
+    return path
 
 
 async def too_large_handler(_request: Request, exc: Exception) -> Response:
