@@ -207,11 +207,7 @@ def set_password_command(user: str, password_stdin: bool, db: str | None) -> Non
     """
     settings = _auth_settings()
     sessions = _sessions(_settings(db).database_url)
-    with sessions() as session:
-        found = get_user_by_name(session, user)
-        user_id = None if found is None else found.id
-    if user_id is None:
-        raise UserError(f"no user named {user!r}; create one with `finchat users add NAME`")
+    user_id = _user_id(sessions, user)
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -221,6 +217,15 @@ def set_password_command(user: str, password_stdin: bool, db: str | None) -> Non
     except PasswordPolicyError as exc:
         raise UserError(str(exc)) from exc
     click.echo(f"Password set for {user!r}; earlier login sessions are signed out.")
+
+
+def _user_id(sessions: sessionmaker[Session], name: str) -> int:
+    """The id of the user called ``name``; a one-line error when there is none."""
+    with sessions() as session:
+        found = get_user_by_name(session, name)
+    if found is None:
+        raise UserError(f"no user named {name!r}; create one with `finchat users add NAME`")
+    return found.id
 
 
 # ---------------------------------------------------------------- tokens
@@ -236,11 +241,7 @@ def tokens() -> None:
 def create_token_command(user: str, label: str | None, db: str | None) -> None:
     """Create a token for USER and print it (it cannot be shown again)."""
     sessions = _sessions(_settings(db).database_url)
-    with sessions() as session:
-        found = get_user_by_name(session, user)
-        user_id = None if found is None else found.id
-    if user_id is None:
-        raise UserError(f"no user named {user!r}; create one with `finchat users add NAME`")
+    user_id = _user_id(sessions, user)
     click.echo(create_token(sessions, user_id, label=label))
     click.echo("Store it now: only its hash is kept.", err=True)
 
