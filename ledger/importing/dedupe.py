@@ -50,11 +50,6 @@ class Deduplicated:
     duplicates: int
 
 
-def row_hash(account_id: int, row: ParsedRow, occurrence: int) -> str:
-    """The stable id of a row that has no bank id (see the module docstring)."""
-    return _hash(account_id, row.date, row.amount, payee_key(row.payee_raw), occurrence)
-
-
 def _hash(account_id: int, date: dt.date, amount: Decimal, payee: str, occurrence: int) -> str:
     """``h:YYYYMMDD:`` + 128 bits of SHA-256. The date prefix is not needed for uniqueness;
     it keeps the ``(account_id, source_id)`` index growing in date order, which makes bulk
