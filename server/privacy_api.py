@@ -14,7 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import io
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.responses import Response
@@ -47,6 +48,7 @@ OwnConsents = require(Action.MANAGE_CONSENT, others=False)
 Id = Annotated[int, Path(ge=1, le=MAX_USER_ID)]
 DEFAULT_DAYS = 90
 """How long a grant lasts when the customer names no expiry."""
+T = TypeVar("T")
 
 
 def add_routes(app: FastAPI) -> None:
@@ -234,21 +236,25 @@ async def erase_account(request: Request, access: Erase) -> dict[str, Any]:
 
 def _export(sessions: sessionmaker[Session], access: Access) -> privacy.UserExport:
     try:
-        with sessions.begin() as session:
-            return privacy.export_user(session, access.customer_id, actor_id=access.actor_id,
-                                       actor_role=access.actor_role.value)
-    except privacy.UnknownUserError as exc:
-        raise ApiError(404, str(exc), code="not_found") from None
+        return _for_customer(sessions, access, privacy.export_user)
     except CryptoError:
         raise ApiError(503, "encrypted fields cannot be exported: the server has no data key",
                        type="server_error", code="data_key_missing") from None
 
 
 def _erase(sessions: sessionmaker[Session], access: Access) -> privacy.DeletionReport:
+    return _for_customer(sessions, access, privacy.delete_user)
+
+
+def _for_customer(
+    sessions: sessionmaker[Session], access: Access, act: Callable[..., T]
+) -> T:
+    """Run ``ledger.privacy``'s ``act`` on the request's customer, recorded as done by its
+    actor, in one transaction; a customer erased meanwhile is a 404."""
     try:
         with sessions.begin() as session:
-            return privacy.delete_user(session, access.customer_id, actor_id=access.actor_id,
-                                       actor_role=access.actor_role.value)
+            return act(session, access.customer_id, actor_id=access.actor_id,
+                       actor_role=access.actor_role.value)
     except privacy.UnknownUserError as exc:
         raise ApiError(404, str(exc), code="not_found") from None
 
