@@ -127,17 +127,10 @@ def permitted_actions(
     what a caller may offer (the tools of a turn), each use still going through
     ``check_access``."""
     now = now or audit.utcnow()
-    if session.get(User, actor_id) is None:
+    facts = _facts(session, actor_id, customer_id)
+    if facts is None:
         return frozenset()
-    if actor_id == customer_id:
-        return frozenset(Action)
-    actor = Actor(actor_id, role_of(session, actor_id))
-    rows = session.scalars(
-        select(ConsentGrant).where(
-            ConsentGrant.customer_id == customer_id, ConsentGrant.advisor_id == actor_id
-        )
-    )
-    grants = [_view(row) for row in rows]
+    actor, grants = facts
     return frozenset(a for a in Action if decide(actor, customer_id, a, grants, now))
 
 
@@ -158,18 +151,12 @@ def check_access(
             customer can read what was looked at.
     """
     now = now or audit.utcnow()
-    if session.get(User, actor_id) is None:
+    facts = _facts(session, actor_id, customer_id)
+    if facts is None:
         return Decision(False, "unknown actor")
-    actor = Actor(actor_id, role_of(session, actor_id))
-    if actor_id == customer_id:
-        return decide(actor, customer_id, action, [], now)
-    rows = session.scalars(
-        select(ConsentGrant).where(
-            ConsentGrant.customer_id == customer_id, ConsentGrant.advisor_id == actor_id
-        )
-    )
-    decision = decide(actor, customer_id, action, [_view(row) for row in rows], now)
-    if session.get(User, customer_id) is not None:
+    actor, grants = facts
+    decision = decide(actor, customer_id, action, grants, now)
+    if actor_id != customer_id and session.get(User, customer_id) is not None:
         audit.append(
             session, action=f"access.{action.value}",
             outcome="allowed" if decision else "denied", actor_id=actor_id,
@@ -177,6 +164,24 @@ def check_access(
             detail=_access_detail(decision, via),
         )
     return decision
+
+
+def _facts(
+    session: Session, actor_id: int, customer_id: int
+) -> tuple[Actor, list[GrantView]] | None:
+    """What ``decide`` needs: the actor with their role and the grants from this customer to
+    them (none to load on one's own data); ``None`` when the actor does not exist."""
+    if session.get(User, actor_id) is None:
+        return None
+    actor = Actor(actor_id, role_of(session, actor_id))
+    if actor_id == customer_id:
+        return actor, []
+    rows = session.scalars(
+        select(ConsentGrant).where(
+            ConsentGrant.customer_id == customer_id, ConsentGrant.advisor_id == actor_id
+        )
+    )
+    return actor, [_view(row) for row in rows]
 
 
 def _access_detail(decision: Decision, via: str | None) -> dict[str, object]:
