@@ -405,31 +405,60 @@ class Categoriser:
 
     def assign(self, items: Sequence[Example]) -> list[Assignment]:
         """One assignment per item."""
-        result = [Assignment(None, None)] * len(items)
-        pending: list[int] = []
-        for index, item in enumerate(items):
-            rule = next((r for r in self.rules if r.matches(item.payee, item.amount)), None)
-            if rule is not None:
-                result[index] = Assignment(rule.category_id, "rule")
-            else:
-                pending.append(index)
+        ids, sources = self.categories([i.payee for i in items], [i.memo for i in items],
+                                       [i.amount for i in items])
+        return list(map(Assignment, ids, sources))
+
+    def categories(
+        self, payees: Sequence[str], memos: Sequence[str | None], amounts: Sequence[Decimal]
+    ) -> tuple[list[int | None], list[str | None]]:
+        """The category id and its source (see ``Assignment``) of each transaction, given a
+        column at a time: an import categorises hundreds of thousands of rows, and the
+        built-in table is consulted once per payee and sign."""
+        count = len(payees)
+        ids: list[int | None] = [None] * count
+        sources: list[str | None] = [None] * count
+        pending = list(range(count))
+        if self.rules:
+            pending = []
+            for index, (payee, amount) in enumerate(zip(payees, amounts, strict=True)):
+                rule = next((r for r in self.rules if r.matches(payee, amount)), None)
+                if rule is None:
+                    pending.append(index)
+                else:
+                    ids[index], sources[index] = rule.category_id, "rule"
         if self.classifier is not None and pending:
-            predictions = self.classifier.predict([items[i] for i in pending])
+            predictions = self.classifier.predict(
+                [Example(payees[i], memos[i], amounts[i]) for i in pending])
+            unsure: list[int] = []
             for index, (category_id, _) in zip(pending, predictions, strict=True):
                 if category_id is not None and (
                     self.valid_ids is None or category_id in self.valid_ids
                 ):
-                    result[index] = Assignment(category_id, "model")
-        if self.defaults:
-            from ledger.importing.normalise import clean_payee  # the importer imports this
+                    ids[index], sources[index] = category_id, "model"
+                else:
+                    unsure.append(index)
+            pending = unsure
+        if self.defaults and pending:
+            self._apply_defaults(payees, amounts, pending, ids, sources)
+        return ids, sources
 
-            for index, item in enumerate(items):
-                if result[index].source is None:
-                    name = default_category(clean_payee(item.payee), item.amount)
-                    category_id = self.defaults.get(name.casefold()) if name else None
-                    if category_id is not None:
-                        result[index] = Assignment(category_id, "default")
-        return result
+    def _apply_defaults(self, payees: Sequence[str], amounts: Sequence[Decimal],
+                        pending: list[int], ids: list[int | None],
+                        sources: list[str | None]) -> None:
+        """The built-in table's category for the ``pending`` rows, where it has one."""
+        from ledger.importing.normalise import clean_payee  # the importer imports this
+
+        known: dict[tuple[str, int], int | None] = {}
+        for index in pending:
+            amount = amounts[index]
+            key = (payees[index], (amount > 0) - (amount < 0))
+            if key not in known:
+                name = default_category(clean_payee(key[0]), amount)
+                known[key] = self.defaults.get(name.casefold()) if name else None
+            category_id = known[key]
+            if category_id is not None:
+                ids[index], sources[index] = category_id, "default"
 
 
 _DEFAULT_NAMES = frozenset(name.casefold() for name in CATEGORY_NAMES)

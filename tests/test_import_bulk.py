@@ -16,7 +16,6 @@ from pathlib import Path
 from import_support import Ledger, open_ledger
 from sqlalchemy import event, text
 
-import ledger.importing.importer as importer
 from ledger.importing import ImportOptions, add_transaction, import_bytes, undo_import
 from ledger.importing.bulk import insert_rows
 from ledger.models import Transaction
@@ -111,6 +110,10 @@ def test_sqlite_parameter_limit_is_respected(tmp_path: Path) -> None:
         assert _month_totals(ledger, "Checking") == imported
 
 
+_COLUMNS = ("date", "amount", "payee", "memo", "category_id", "source_id", "user_id",
+            "account_id", "currency", "is_transfer", "import_id")
+
+
 def test_equal_values_convert_to_the_same_cents(any_ledger: Ledger) -> None:
     """Conversions are memoised per value: 1.5 and 1.50 are equal Decimals, both 150 cents."""
     ledger = any_ledger
@@ -121,7 +124,7 @@ def test_equal_values_convert_to_the_same_cents(any_ledger: Ledger) -> None:
         rows = [(dt.date(2026, 3, 1), Decimal(value), "x", None, None, f"id{i}", ledger.alice,
                  account_id, "GBP", False, None)
                 for i, value in enumerate(["1.5", "1.50", "-0.10", "-0.1", "0", "-0.00"])]
-        insert_rows(conn, Transaction.__table__, importer._INSERT_COLUMNS, rows)
+        insert_rows(conn, Transaction.__table__, _COLUMNS, rows)
         cents = conn.execute(text(
             "SELECT amount FROM transactions ORDER BY source_id")).scalars().all()
     assert cents == [150, 150, -10, -10, 0, 0]
@@ -168,7 +171,7 @@ def test_deleting_a_transfer_leg_unlinks_the_other(any_ledger: Ledger) -> None:
         rows = [(dt.date(2026, 3, 1), Decimal(value), "Savings", None, None, f"leg{i}",
                  ledger.alice, account_id, "GBP", True, None)
                 for i, value in enumerate(["-50.00", "50.00"])]
-        insert_rows(conn, Transaction.__table__, importer._INSERT_COLUMNS, rows)
+        insert_rows(conn, Transaction.__table__, _COLUMNS, rows)
         first, second = conn.execute(text(
             "SELECT id FROM transactions ORDER BY source_id")).scalars().all()
         conn.execute(text("UPDATE transactions SET transfer_id = :a WHERE id = :b"),

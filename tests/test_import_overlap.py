@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from decimal import Decimal
 
 import pytest
 from import_support import Ledger
 from sqlalchemy import text
 
 import ledger.importing.importer as importer
-from ledger.categorise import Assignment, Categoriser, Example
+from ledger.categorise import Categoriser
 from ledger.importing import ImportOptions, ImportRejected, add_transaction, import_bytes
 from ledger.models import Transaction
 
@@ -92,11 +93,12 @@ class _Exploding(Categoriser):
 
     calls = 0
 
-    def assign(self, items: Sequence[Example]) -> list[Assignment]:
+    def categories(self, payees: Sequence[str], memos: Sequence[str | None],
+                   amounts: Sequence[Decimal]) -> tuple[list[int | None], list[str | None]]:
         type(self).calls += 1
         if type(self).calls == 3:
             raise RuntimeError("model file vanished")
-        return super().assign(items)
+        return super().categories(payees, memos, amounts)
 
 
 def test_a_failure_in_the_worker_leaves_nothing(any_ledger: Ledger,
@@ -105,7 +107,7 @@ def test_a_failure_in_the_worker_leaves_nothing(any_ledger: Ledger,
     add_transaction(ledger.sessions, user_id=ledger.alice, account="Checking",
                     date="2026-01-05", amount="-3.00", payee="Cafe", auto_categorise=False)
     monkeypatch.setattr(importer, "Categoriser", _Exploding)
-    monkeypatch.setattr(importer, "_CATEGORISE_CHUNK", 1_000)  # one batch per statement
+    monkeypatch.setattr(importer, "_BATCH_ROWS", 1_000)  # one batch per statement
     monkeypatch.setattr(_Exploding, "calls", 0)
     monkeypatch.setattr(_Exploding, "active", True)
 
@@ -125,17 +127,14 @@ def test_a_statement_refused_mid_import_stops_the_worker(any_ledger: Ledger,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """The database refuses the third statement (a source id committed by a concurrent
     import): the file is rejected with the reason, nothing of it stays."""
-    from ledger.importing.dedupe import Deduplicated, _source_ids
+    import ledger.importing.dedupe as dedupe
 
     ledger = any_ledger
     data = _statement()
     header, *lines = data.decode().splitlines()
     _import(ledger, "\n".join([header, lines[2_500]]).encode(), name="first.csv")
     monkeypatch.setattr(  # as if the first import committed after this one's check
-        importer, "deduplicate",
-        lambda session, *, account_id, rows, file_format: Deduplicated(
-            list(rows), _source_ids(account_id, rows), 0),
-    )
+        dedupe, "existing_source_ids", lambda session, account_id: set())
 
     with pytest.raises(ImportRejected, match=r"^big\.csv: the database refused the import"):
         _import(ledger, data)

@@ -160,7 +160,7 @@ def test_a_failure_while_writing_leaves_nothing(ledger: Ledger, monkeypatch: pyt
     def explode(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(importer, "insert_rows", explode)
+    monkeypatch.setattr(importer, "insert_columns", explode)
     with pytest.raises(RuntimeError):
         import_path(ledger.sessions, DATA / "uk_nationwide.csv", user_id=ledger.alice,
                     account="Checking", options=ImportOptions(model_dir=ledger.model_dir))
@@ -171,16 +171,12 @@ def test_a_failure_while_writing_leaves_nothing(ledger: Ledger, monkeypatch: pyt
 def test_a_concurrent_writer_is_a_readable_rejection(ledger: Ledger,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """Two imports racing past de-duplication collide on the unique source id at insert."""
-    import ledger.importing.importer as importer
-    from ledger.importing.dedupe import Deduplicated, _source_ids
+    import ledger.importing.dedupe as dedupe
 
     data = _csv("2026-10-01,Rent,-900.00", "2026-10-02,Cafe,-3.00")
     _bytes(ledger, data, name="first.csv")
     monkeypatch.setattr(  # as if the first import committed after this one's check
-        importer, "deduplicate",
-        lambda session, *, account_id, rows, file_format: Deduplicated(
-            list(rows), _source_ids(account_id, rows), 0),
-    )
+        dedupe, "existing_source_ids", lambda session, account_id: set())
     with pytest.raises(ImportRejected, match=r"^second\.csv: the database refused the import "
                        r"\(UNIQUE constraint failed"):
         _bytes(ledger, data + b"\n", name="second.csv")  # another file, the same rows

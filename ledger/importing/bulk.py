@@ -16,9 +16,9 @@ from __future__ import annotations
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from functools import lru_cache
+from functools import partial
 from itertools import chain, islice
 from typing import Any
 
@@ -33,63 +33,125 @@ _ROWS_PER_EXECUTEMANY = 5000
 _QUEUE_DEPTH = 4
 """Statements prepared ahead: enough to keep SQLite busy, little memory."""
 _MEMOISED_TYPES = (Cents, Date)
-"""Column types whose bind conversion is a pure function of the value, memoised per value: a
-file has a few hundred dates and a few thousand amounts. Never an encrypted column: each
-value must get its own nonce, or equal memos would be stored as equal ciphertexts."""
+"""Column types whose bind conversion is a pure function of the value, converted once per
+distinct value. Never an encrypted column: each value must get its own nonce, or equal memos
+would be stored as equal ciphertexts."""
 
-Converter = Callable[[Any], Any]
+ColumnConverter = Callable[[Sequence[Any]], Sequence[Any]]
+Columns = Sequence[Sequence[Any]]
+"""A batch of rows a column at a time: one sequence per column, all of one length."""
 
 
 def insert_rows(
     connection: Connection, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]
 ) -> None:
-    """Insert ``rows`` (values in ``columns`` order) with each column's bind conversion.
+    """Insert ``rows`` (values in ``columns`` order); see ``insert_columns``."""
+    insert_columns(connection, table, columns,
+                   (list(zip(*chunk, strict=True)) for chunk in _chunks(iter(rows), 5000)))
 
-    ``rows`` may be a lazy iterator: on SQLite it is consumed by the worker thread, so the
-    work of producing each row overlaps the inserts too. SQLAlchemy's executemany would
+
+def insert_columns(
+    connection: Connection,
+    table: Table,
+    columns: Sequence[str],
+    batches: Iterable[Columns],
+    *,
+    constants: Mapping[str, Any] | None = None,
+    before_first_insert: Callable[[], None] | None = None,
+) -> None:
+    """Insert ``batches`` of rows given a column at a time (in ``columns`` order), with each
+    column's bind conversion; ``constants`` are the values of the other columns, the same in
+    every row.
+
+    ``batches`` may be a lazy iterator: on SQLite it is consumed by the worker thread, so the
+    work of producing each batch overlaps the inserts too. SQLAlchemy's executemany would
     build and process a parameter dict per row, which costs more than the database's own
-    insert; here the statement is compiled once for the dialect.
+    insert; here each column is converted with one call (dates once per distinct value,
+    memos encrypted in bulk). ``before_first_insert`` runs once, just before the first rows
+    are sent, if any are.
     """
+    first = _once(before_first_insert)
     dialect = connection.dialect
-    compiled = table.insert().compile(dialect=dialect, column_keys=list(columns))
+    constants = constants or {}
     converters = _converters(table, columns, dialect)
-    if not compiled.positional:
-        everything = range(len(columns))
-        for chunk in _chunks(iter(rows), _ROWS_PER_EXECUTEMANY):
-            converted = zip(*_columns(chunk, converters, everything), strict=True)
-            connection.exec_driver_sql(
-                compiled.string, [dict(zip(columns, row, strict=True)) for row in converted]
-            )
+    if dialect.name == "sqlite":
+        fixed = [value if convert is None else convert([value])[0] for value, convert
+                 in zip(constants.values(), _converters(table, list(constants), dialect),
+                        strict=True)]
+        _insert_sqlite(connection, table, columns, dict(zip(constants, fixed, strict=True)),
+                       converters, batches, first)
         return
-    order = [list(columns).index(key) for key in compiled.positiontup or ()]
-    if dialect.name != "sqlite":
-        for chunk in _chunks(iter(rows), _ROWS_PER_EXECUTEMANY):
-            converted = zip(*_columns(chunk, converters, order), strict=True)
-            connection.exec_driver_sql(compiled.string, list(converted))
-        return
-    _insert_sqlite(connection, compiled.string, converters, order, iter(rows))
+    names = [*columns, *constants]
+    compiled = table.insert().compile(dialect=dialect, column_keys=names)
+    everything = [*converters, *_converters(table, list(constants), dialect)]
+    order = ([names.index(key) for key in compiled.positiontup or ()] if compiled.positional
+             else range(len(names)))
+    for batch in _split(batches, _ROWS_PER_EXECUTEMANY):
+        count = len(batch[0])
+        full = [*batch, *([value] * count for value in constants.values())]
+        rows = list(zip(*_convert(full, everything, order), strict=True))
+        first()
+        connection.exec_driver_sql(
+            compiled.string,
+            rows if compiled.positional else [dict(zip(names, row, strict=True)) for row in rows]
+        )
 
 
-def _converters(table: Table, columns: Sequence[str], dialect: Dialect) -> list[Converter | None]:
-    """The dialect's bind conversion of each column (``Cents``; dates on SQLite, which the
-    driver's deprecated default adapter would otherwise handle; encryption of memos)."""
-    converters: list[Converter | None] = []
+def _once(action: Callable[[], None] | None) -> Callable[[], None]:
+    """``action``, run by the first call only."""
+    pending = [action] if action is not None else []
+
+    def run() -> None:
+        while pending:
+            pending.pop()()
+
+    return run
+
+
+def _converters(
+    table: Table, columns: Sequence[str], dialect: Dialect
+) -> list[ColumnConverter | None]:
+    """The dialect's bind conversion of each column, applied a column at a time (``Cents``;
+    dates on SQLite, which the driver's deprecated default adapter would otherwise handle;
+    encryption of memos)."""
+    converters: list[ColumnConverter | None] = []
     for name in columns:
         kind = table.c[name].type
+        bulk = getattr(kind, "bind_many", None)
         convert = kind.dialect_impl(dialect).bind_processor(dialect)
-        if convert is not None and isinstance(kind, _MEMOISED_TYPES):
-            convert = lru_cache(maxsize=None)(convert)
-        converters.append(convert)
+        if bulk is not None:
+            converters.append(partial(_bind_many, bulk, dialect))
+        elif convert is None:
+            converters.append(None)
+        elif isinstance(kind, _MEMOISED_TYPES):
+            converters.append(partial(_each_distinct, convert))
+        else:
+            converters.append(partial(_each, convert))
     return converters
 
 
-def _columns(
-    rows: list[Sequence[Any]], converters: list[Converter | None], order: Iterable[int]
-) -> list[Iterable[Any]]:
-    """The values of ``rows`` a column at a time, converted (a ``map`` per column, not a call
-    per cell), in the statement's parameter ``order``."""
-    values = list(zip(*rows, strict=True))
-    return [values[i] if converters[i] is None else map(converters[i], values[i])
+def _bind_many(bulk: Callable[..., list[Any]], dialect: Dialect,
+               values: Sequence[Any]) -> list[Any]:
+    return bulk(values, dialect)
+
+
+def _each(convert: Callable[[Any], Any], values: Sequence[Any]) -> list[Any]:
+    return list(map(convert, values))
+
+
+def _each_distinct(convert: Callable[[Any], Any], values: Sequence[Any]) -> list[Any]:
+    """``convert`` of each value, called once per distinct value (a file has a few hundred
+    dates and a few thousand amounts). Equal values convert alike: ``1.5`` and ``1.50``
+    are the same cents."""
+    converted = {value: convert(value) for value in set(values)}
+    return list(map(converted.__getitem__, values))
+
+
+def _convert(
+    batch: Columns, converters: list[ColumnConverter | None], order: Iterable[int]
+) -> list[Sequence[Any]]:
+    """The columns of ``batch`` converted, in the statement's parameter ``order``."""
+    return [batch[i] if converters[i] is None else converters[i](batch[i])  # type: ignore[misc]
             for i in order]
 
 
@@ -98,14 +160,24 @@ def _chunks(rows: Iterator[Sequence[Any]], size: int) -> Iterator[list[Sequence[
         yield chunk
 
 
+def _split(batches: Iterable[Columns], size: int) -> Iterator[Columns]:
+    """``batches`` cut into batches of at most ``size`` rows (empty ones dropped)."""
+    for batch in batches:
+        rows = len(batch[0]) if batch else 0
+        for start in range(0, rows, size):
+            yield [column[start:start + size] for column in batch]
+
+
 def _insert_sqlite(
     connection: Connection,
-    single_row_sql: str,
-    converters: list[Converter | None],
-    order: list[int],
-    rows: Iterator[Sequence[Any]],
+    table: Table,
+    columns: Sequence[str],
+    constants: Mapping[str, Any],
+    converters: list[ColumnConverter | None],
+    batches: Iterable[Columns],
+    first: Callable[[], None],
 ) -> None:
-    """Insert ``rows`` with up to ``_ROWS_PER_STATEMENT`` rows per ``INSERT ... VALUES``.
+    """Insert ``batches`` with up to ``_ROWS_PER_STATEMENT`` rows per statement.
 
     An INSERT into a table with a trigger is a multi-write statement to SQLite: it opens a
     statement journal so that the statement can be undone alone, and saves in it each page
@@ -114,37 +186,65 @@ def _insert_sqlite(
     executemany 4.0 with the ``account_month_totals`` trigger, 3.6 with a trigger whose
     ``WHEN`` is false, 2.0 without a trigger; a thousand rows per statement 1.7 with the
     trigger, 1.5 without. Statements of the same size reuse the driver's prepared statement.
+
+    The constants are bound once per statement, ``INSERT ... SELECT column1, ..., ? FROM
+    (VALUES ...)``, not once per row: binding is Python work, and an import's constant
+    columns (user, account, currency, batch...) are half of its parameters.
     """
-    head, keyword, group = single_row_sql.partition(" VALUES ")
+    quote = connection.dialect.identifier_preparer.quote
+    names = ", ".join(quote(name) for name in [*columns, *constants])
+    picked = ", ".join([*(f"column{i + 1}" for i in range(len(columns))), *"?" * len(constants)])
+    head = (f"INSERT INTO {quote(table.name)} ({names}) SELECT {picked} FROM (VALUES "
+            if constants else f"INSERT INTO {quote(table.name)} ({names}) VALUES ")
+    tail = ")" if constants else ""
+    group = f"({', '.join('?' * len(columns))})"
     driver = connection.connection.driver_connection
     limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)  # type: ignore[union-attr]
-    per_statement = max(1, min(_ROWS_PER_STATEMENT, limit // len(order)))
+    per_statement = max(1, min(_ROWS_PER_STATEMENT, (limit - len(constants)) // len(columns)))
+    fixed = tuple(constants.values())
+    everything = range(len(columns))
 
-    def prepare(chunk: list[Sequence[Any]]) -> tuple[int, tuple[Any, ...]]:
-        columns = _columns(chunk, converters, order)
-        return len(chunk), tuple(chain.from_iterable(zip(*columns, strict=True)))
+    def statements() -> Iterator[tuple[int, tuple[Any, ...]]]:
+        for batch in batches:
+            converted = _convert(batch, converters, everything)
+            rows = len(converted[0]) if converted else 0
+            for start in range(0, rows, per_statement):
+                part = [column[start:start + per_statement] for column in converted]
+                yield len(part[0]), fixed + tuple(chain.from_iterable(zip(*part, strict=True)))
 
-    with _Prefetcher(map(prepare, _chunks(rows, per_statement))) as statements:
-        for count, parameters in statements:
-            sql = head + keyword + ", ".join([group] * count)
-            connection.exec_driver_sql(sql, parameters)
+    with _Prefetcher(statements()) as prepared:
+        for count, parameters in prepared:
+            first()
+            connection.exec_driver_sql(head + ", ".join([group] * count) + tail, parameters)
 
 
 @contextmanager
-def indexes_built_after(connection: Connection, table: Table, *, adding: int) -> Iterator[None]:
-    """On SQLite, drop ``table``'s secondary indexes for a bulk insert of ``adding`` rows that
-    at least doubles the table, and build them again after it, in the same transaction.
+def indexes_built_after(
+    connection: Connection,
+    table: Table,
+    *,
+    adding: int,
+    constant: Collection[str] = (),
+    ascending: Collection[str] = (),
+) -> Iterator[Callable[[], None]]:
+    """On SQLite, for a bulk insert of ``adding`` rows that at least doubles ``table``, drop
+    the secondary indexes that the rows would reach at scattered places, and build them
+    again after the rows, in the same transaction.
 
-    Rows arrive in date order, so the payee- and category-led indexes receive their entries
-    at hundreds of places at once, and inserting into a b-tree there splits pages over and
-    over: those two cost a third of SQLite's time. ``CREATE INDEX`` sorts the entries and
-    writes each page once instead. Measured on 200,000 rows into an empty table: 1.85 s of
-    inserts with the indexes, 1.35 s without them plus the rebuild. The rebuild reads the
-    whole table, hence only when the import is at least as large as what is there.
+    Yields the function that drops them: call it just before the first insert (an import
+    whose rows all turn out to be duplicates then costs no rebuild). ``constant`` names the
+    columns that have one value in every new row and ``ascending`` those whose values arrive
+    in ascending order: an index whose columns up to the first ascending one are all
+    constant receives its entries at its right edge, where SQLite appends without splitting
+    pages, and is kept. Any other index (say on the payee or the category after the user)
+    receives them at hundreds of places at once, and inserting into a b-tree there splits
+    pages over and over; ``CREATE INDEX`` sorts the entries and writes each page once
+    instead. The rebuild reads the whole table, hence only when the insert is at least as
+    large as what is there.
 
     The indexes are the ones the database has, re-created from its own ``CREATE INDEX`` text:
     a ledger created by an older version keeps exactly its indexes. Atomic like the rest of
-    the import: a failure inside the block leaves the indexes to the caller's rollback, which
+    the insert: a failure inside the block leaves the indexes to the caller's rollback, which
     restores them with everything else (nothing is committed in between, and other
     connections see the old schema and rows until the commit). Unique constraints stay (their
     automatic indexes have no ``CREATE`` text): they are the last check against duplicate
@@ -152,18 +252,47 @@ def indexes_built_after(connection: Connection, table: Table, *, adding: int) ->
     table until the commit.
     """
     if connection.dialect.name != "sqlite" or adding < _rows_in(connection, table):
-        yield
+        yield _nothing
         return
     indexes = connection.exec_driver_sql(
         "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
         "AND sql IS NOT NULL ORDER BY name", (table.name,)
     ).all()
+    scattered = [(name, create) for name, create in indexes
+                 if not _grows_at_the_end(_index_columns(connection, name), constant, ascending)]
     quote = connection.dialect.identifier_preparer.quote
-    for name, _ in indexes:
-        connection.exec_driver_sql(f"DROP INDEX {quote(name)}")
-    yield
-    for _, create in indexes:
+    dropped: list[str] = []
+
+    def drop() -> None:
+        for name, create in scattered:
+            connection.exec_driver_sql(f"DROP INDEX {quote(name)}")
+            dropped.append(create)
+
+    yield drop
+    for create in dropped:
         connection.exec_driver_sql(create)
+
+
+def _nothing() -> None:
+    """Nothing to drop."""
+
+
+def _index_columns(connection: Connection, name: str) -> list[str | None]:
+    """The columns of index ``name`` in order (``None`` for an expression)."""
+    quoted = connection.dialect.identifier_preparer.quote(name)
+    rows = connection.exec_driver_sql(f"PRAGMA index_info({quoted})").all()
+    return [column for _, _, column in sorted(rows)]
+
+
+def _grows_at_the_end(
+    columns: Sequence[str | None], constant: Collection[str], ascending: Collection[str]
+) -> bool:
+    for column in columns:
+        if column in ascending:
+            return True
+        if column not in constant:
+            return False
+    return True
 
 
 def _rows_in(connection: Connection, table: Table) -> int:

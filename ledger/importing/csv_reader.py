@@ -11,12 +11,16 @@ its line and column rather than stopping the read, so the caller can report them
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import repeat
+from typing import Any
 
 from ledger.importing.content import decode_text
 from ledger.importing.errors import ImportRejected
@@ -30,6 +34,7 @@ from ledger.importing.normalise import (
     safe_text,
 )
 from ledger.importing.records import ImportLimits, ParsedFile, ParsedRow, RowError
+from ledger.money import CENT
 
 FIELDS = ("date", "amount", "debit", "credit", "direction", "payee", "memo", "id", "currency",
           "ignore")
@@ -85,6 +90,9 @@ _SAMPLE_CHARS = 4096
 """Layout detection reads at most this much of a line; an oversized cell is then reported
 with its line number by the full read, not by the detection."""
 _MEMO_MAX = 500
+_PLAIN_AMOUNTS = re.compile(r"(?:-?\d{1,12}(?:\.\d{1,2})?\n)*")
+"""A column of plain amounts (``-12.50``), one per line: checked with one match, then
+converted without ``parse_amount``'s per-cell rules (as its own fast path does)."""
 
 
 @dataclass(frozen=True)
@@ -131,9 +139,19 @@ def parse_mapping(pairs: Sequence[str]) -> dict[str, str]:
 
 
 def read_csv(
-    data: bytes, *, filename: str, currency: str, options: CsvOptions, limits: ImportLimits
+    data: bytes,
+    *,
+    filename: str,
+    currency: str,
+    options: CsvOptions,
+    limits: ImportLimits,
+    lazy: bool = False,
 ) -> ParsedFile:
     """Parse a CSV export into rows and row errors; ``currency`` is the account's.
+
+    With ``lazy``, only the layout is decided here and ``rows`` stays empty: the rows are
+    parsed as ``batches`` hands them out (and their errors appended as found), so that an
+    import can store the first rows while later ones are still being parsed.
 
     Raises:
         ImportRejected: the file as a whole cannot be read (no header row, a malformed
@@ -146,15 +164,59 @@ def read_csv(
     sample = [line.rstrip("\r")[:_SAMPLE_CHARS] for line in lines]
     layout = _find_layout(sample, options.mapping, filename)
     records = _read_records(text, lines, layout, filename, limits)
-    parsed = ParsedFile(file_format="csv", rows_read=len(records))
+    del text
+    parsed = CsvFile(file_format="csv", rows_read=len(records))
     parsed.details = {
         "encoding": encoding,
         "delimiter": {"\t": "tab"}.get(layout.delimiter, layout.delimiter),
         "columns": ", ".join(f"{f}={layout.names[i]}" for f, i in layout.columns.items()),
     }
     if records:
-        _convert(records, layout, currency, options, parsed, limits)
+        parsed.parser = _row_parser(records, layout, currency, options, parsed, limits)
+        parsed.pending = records
+        if not lazy:
+            parsed.rows = [row for batch in parsed.batches(_BATCH) for row in batch]
     return parsed
+
+
+_BATCH = 5000
+"""Records parsed at a time: large enough for the column-wise path to pay, small enough
+that an import's first statement does not wait long."""
+
+
+@dataclass
+class CsvFile(ParsedFile):
+    """A CSV file whose rows may still be waiting to be parsed (see ``read_csv``)."""
+
+    pending: list[tuple[int, tuple[str, ...]]] | None = None
+    """(line, cells) of the rows not parsed yet; ``batches`` consumes them once."""
+    parser: _RowParser | None = None
+
+    def batches(self, size: int, *, reverse: bool = False) -> Iterator[list[ParsedRow]]:
+        if self.pending is None or self.parser is None:
+            yield from super().batches(size, reverse=reverse)
+            return
+        records, self.pending = self.pending, None
+        if reverse:
+            records.reverse()
+        for start in range(0, len(records), size):
+            rows, errors = self.parser.parse_many(records[start:start + size])
+            self.errors.extend(errors)
+            yield rows
+        self.errors.sort(key=lambda error: error.line)
+
+    def newest_first(self) -> bool:
+        if self.pending is None or self.parser is None:
+            return super().newest_first()
+        dates = self.parser.dates(self.pending)
+        first = next(dates, None)
+        last = next(self.parser.dates(reversed(self.pending)), None)
+        return first is not None and last is not None and first > last
+
+    def date_range(self) -> tuple[dt.date, dt.date] | None:
+        if self.pending is None or self.parser is None:
+            return super().date_range()
+        return self.parser.date_range(self.pending)
 
 
 # ---------------------------------------------------------------- layout
@@ -277,15 +339,16 @@ def _read_records(
     return records
 
 
-def _convert(
+def _row_parser(
     records: list[tuple[int, tuple[str, ...]]],
     layout: _Layout,
     currency: str,
     options: CsvOptions,
     parsed: ParsedFile,
     limits: ImportLimits,
-) -> None:
-    """Fill ``parsed.rows``/``parsed.errors`` from raw records."""
+) -> _RowParser:
+    """The parser of this file's rows: date format and decimal separator decided from
+    whole columns (noted in ``parsed``)."""
     cols = layout.columns
     names = layout.names
     date_col = cols["date"]
@@ -308,12 +371,35 @@ def _convert(
     )
     parsed.details["date format"] = date_fmt
     parsed.details["decimal separator"] = decimal
-    row_parser = _RowParser(layout, currency, options, date_fmt, decimal, limits)
-    for line, row in records:
-        try:
-            parsed.rows.append(row_parser.parse(line, row))
-        except _CellProblem as exc:
-            parsed.errors.append(RowError(line, exc.column, exc.message))
+    return _RowParser(layout, currency, options, date_fmt, decimal, limits)
+
+
+def _lookup(cells: Sequence[str], convert: Callable[[str], Any]) -> list[Any]:
+    """``convert`` applied to every cell, called once per distinct cell."""
+    values = {cell: convert(cell) for cell in set(cells)}
+    return list(map(values.__getitem__, cells))
+
+
+def _stripped(columns: list[tuple[str, ...]], index: int | None, count: int) -> list[str]:
+    return list(map(str.strip, columns[index])) if index is not None else [""] * count
+
+
+def _stored_memos(memos: list[str]) -> list[str | None]:
+    """``_stored_memo`` of each (stripped) memo; checked all at once when none needs
+    changing (no control character, formula or overlong memo: the common case)."""
+    text = "\n".join(memos)
+    if (text.count("\n") == len(memos) - 1 and "".join(memos).isprintable()
+            and not _FORMULA_LINE.search(text) and max(map(len, memos)) <= _MEMO_MAX):
+        return [memo or None for memo in memos]
+    return list(map(_stored_memo, memos))
+
+
+_FORMULA_LINE = re.compile(r"^[=+\-@]", re.MULTILINE)
+"""A line starting like a spreadsheet formula (see ``safe_text``)."""
+
+
+def _stored_memo(memo: str) -> str | None:
+    return (safe_text(memo)[:_MEMO_MAX] or None) if memo else None
 
 
 def _cell(row: Sequence[str], index: int) -> str:
@@ -355,6 +441,108 @@ class _RowParser:
         self.id_col = self.cols.get("id")
         self.currency_col = self.cols.get("currency")
 
+    def parse_many(
+        self, records: Sequence[tuple[int, tuple[str, ...]]]
+    ) -> tuple[list[ParsedRow], list[RowError]]:
+        """The rows of ``records`` and the errors of the bad ones, in ``records`` order."""
+        rows = self._parse_columns(records)
+        if rows is not None:
+            return rows, []
+        rows, errors = [], []
+        for line, row in records:
+            try:
+                rows.append(self.parse(line, row))
+            except _CellProblem as exc:
+                errors.append(RowError(line, exc.column, exc.message))
+        return rows, errors
+
+    def dates(self, records: Iterable[tuple[int, tuple[str, ...]]]) -> Iterator[dt.date]:
+        """The dates of ``records`` that are readable, skipping the others."""
+        index = self.cols["date"]
+        for _, row in records:
+            with suppress(ValueProblem):
+                yield self.parse_date(_cell(row, index))
+
+    def date_range(
+        self, records: Iterable[tuple[int, tuple[str, ...]]]
+    ) -> tuple[dt.date, dt.date] | None:
+        """The first and last readable date of ``records``, each distinct cell read once."""
+        index = self.cols["date"]
+        dates = []
+        for cell in {row[index] for _, row in records if index < len(row)}:
+            with suppress(ValueProblem):
+                dates.append(self.parse_date(cell))
+        return (min(dates), max(dates)) if dates else None
+
+    def _parse_columns(
+        self, records: Sequence[tuple[int, tuple[str, ...]]]
+    ) -> list[ParsedRow] | None:
+        """``records`` parsed a column at a time, each distinct cell once; ``None`` when a
+        record needs ``parse``'s row-by-row checks (a bad or oversized cell, a short or long
+        row, a debit/credit indicator), so that errors are found and worded in one place.
+
+        Same values as ``parse``: a statement repeats its dates, amounts and payees, so
+        looking up each distinct cell's value is several times faster than a call per row.
+        """
+        if not records or "direction" in self.cols:
+            return None
+        lines, rows = zip(*records, strict=True)
+        if set(map(len, rows)) != {self.padded} or self.padded != self.width:
+            return None
+        columns = list(zip(*rows, strict=True))
+        if max(max(map(len, column)) for column in columns) > self.max_cell:
+            return None
+        try:
+            dates = _lookup(columns[self.cols["date"]], self.parse_date)
+            amounts = self._amounts(columns)
+        except ValueProblem:
+            return None
+        if amounts is None or not self._currency_matches(columns):
+            return None
+        count = len(rows)
+        raw = _stripped(columns, self.payee_col, count)
+        memos = _stripped(columns, self.memo_col, count)
+        raw = [payee or memo or "(no description)" for payee, memo in zip(raw, memos,
+                                                                           strict=True)]
+        bank_ids = ([cell.strip() or None for cell in columns[self.id_col]]
+                    if self.id_col is not None else [None] * count)
+        return list(map(ParsedRow, lines, dates, amounts, raw, map(display_payee, raw),
+                        _stored_memos(memos), bank_ids))
+
+    def _amounts(self, columns: list[tuple[str, ...]]) -> list[Decimal] | None:
+        """The signed amounts of a batch's rows; ``None`` when a row has neither a debit
+        nor a credit. Raises ``ValueProblem`` for an unreadable amount."""
+        def read(text: str) -> Decimal:
+            amount = parse_amount(text, decimal=self.decimal)
+            return -amount if self.negate else amount
+
+        if "amount" in self.cols:
+            cells = columns[self.cols["amount"]]
+            text = "\n".join(cells) + "\n"
+            if (self.decimal == "." and not self.negate and text.count("\n") == len(cells)
+                    and _PLAIN_AMOUNTS.fullmatch(text)):
+                return list(map(Decimal.quantize, map(Decimal, cells), repeat(CENT)))
+            return _lookup(cells, read)
+        zero = Decimal("0.00")
+
+        def magnitude(text: str) -> Decimal | None:
+            return abs(parse_amount(text, decimal=self.decimal)) if text.strip() else None
+
+        credits = (_lookup(columns[self.cols["credit"]], magnitude) if "credit" in self.cols
+                   else [None] * len(columns[0]))
+        debits = (_lookup(columns[self.cols["debit"]], magnitude) if "debit" in self.cols
+                  else [None] * len(columns[0]))
+        if any(c is None and d is None for c, d in zip(credits, debits, strict=True)):
+            return None
+        totals = [zero + (c or zero) - (d or zero) for c, d in zip(credits, debits, strict=True)]
+        return [-total for total in totals] if self.negate else totals
+
+    def _currency_matches(self, columns: list[tuple[str, ...]]) -> bool:
+        if self.currency_col is None:
+            return True
+        codes = {cell.strip().upper() for cell in set(columns[self.currency_col])}
+        return codes <= {"", self.currency}
+
     def name(self, target: str) -> str:
         index = self.cols[target]
         return self.names[index] if index < len(self.names) else f"column {index + 1}"
@@ -392,7 +580,7 @@ class _RowParser:
             -amount if self.negate else amount,
             payee_raw,
             display_payee(payee_raw),
-            (safe_text(memo)[:_MEMO_MAX] or None) if memo else None,
+            _stored_memo(memo),
             bank_id,
         )
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import hashlib
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,11 +26,11 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledger.account_numbers import record_account_number
-from ledger.categorise import Categoriser, Example
-from ledger.importing.bulk import indexes_built_after, insert_rows
+from ledger.categorise import Categoriser
+from ledger.importing.bulk import indexes_built_after, insert_columns
 from ledger.importing.content import check_content, check_size, detect_format
 from ledger.importing.csv_reader import CsvOptions, read_csv
-from ledger.importing.dedupe import deduplicate
+from ledger.importing.dedupe import Deduplicator
 from ledger.importing.errors import ImportConflict, ImportNotFound, ImportRejected
 from ledger.importing.ofx_reader import read_ofx
 from ledger.importing.records import ImportLimits, ParsedFile, ParsedRow, RowError
@@ -174,11 +175,11 @@ def _import(
         parsed = _read(data, filename, target, report.file_format, options)
         report.details, report.notes = parsed.details, parsed.notes
         report.rows_read = parsed.rows_read
+        _reject_bad_rows(filename, parsed, options)  # a reader that found them already
+        _store(session, target, parsed, digest, filename, report, options)
         report.errors = parsed.errors
         report.rows_invalid = len(parsed.errors)
-        if parsed.errors and not options.skip_invalid:
-            raise ImportRejected(_rejection(filename, parsed.errors), parsed.errors)
-        _store(session, target, parsed, digest, filename, report, options)
+        _reject_bad_rows(filename, parsed, options)  # found while storing: all rolled back
         if parsed.account_number:
             record_account_number(session, target, parsed.account_number,
                                   card=parsed.account_is_card)
@@ -209,10 +210,16 @@ def _collector_paused() -> Iterator[None]:
 def _read(
     data: bytes, filename: str, account: Account, file_format: str, options: ImportOptions
 ) -> ParsedFile:
+    """The file, its CSV rows still to be parsed (see ``_store``)."""
     if file_format == "ofx":
         return read_ofx(data, filename=filename, account=account, limits=options.limits)
     return read_csv(data, filename=filename, currency=account.currency, options=options.csv,
-                    limits=options.limits)
+                    limits=options.limits, lazy=True)
+
+
+def _reject_bad_rows(filename: str, parsed: ParsedFile, options: ImportOptions) -> None:
+    if parsed.errors and not options.skip_invalid:
+        raise ImportRejected(_rejection(filename, parsed.errors), parsed.errors)
 
 
 def _rejection(filename: str, errors: list[RowError]) -> str:
@@ -230,14 +237,16 @@ def _store(
     report: ImportReport,
     options: ImportOptions,
 ) -> None:
-    """Insert the batch and its new rows; the caller's transaction commits them."""
-    fresh = deduplicate(session, account_id=account.id, rows=parsed.rows,
-                        file_format=parsed.file_format)
-    report.rows_duplicate = len(parsed.rows) - len(fresh.rows)
-    categoriser = (
-        Categoriser.for_user(session, account.user_id, directory=options.model_dir)
-        if options.categorise and fresh.rows else None
-    )
+    """Insert the batch and its new rows; the caller's transaction commits them.
+
+    One pipeline from the file to the database: a CSV file's rows are parsed,
+    de-duplicated, categorised and converted a batch at a time while the previous batches
+    are being inserted (on SQLite in a worker thread, see ``ledger.importing.bulk``), so
+    the import takes about as long as the database's own work. What the pipeline needs from
+    the database (existing source ids, rows of other sources, rules and model) is read
+    before it starts. A file with bad rows is found out while its good rows are stored, and
+    ``import_bytes`` then rolls all of it back.
+    """
     batch = ImportBatch(
         user_id=account.user_id,
         account_id=account.id,
@@ -245,71 +254,82 @@ def _store(
         file_sha256=digest,
         file_format=parsed.file_format,
         rows_read=parsed.rows_read,
-        rows_added=len(fresh.rows),
-        rows_skipped_duplicate=report.rows_duplicate,
-        rows_invalid=len(parsed.errors),
+        rows_added=0,
+        rows_skipped_duplicate=0,
+        rows_invalid=0,
     )
     session.add(batch)
     session.flush()
     report.batch_id = batch.id
-    report.rows_added = len(fresh.rows)
-    if fresh.rows:
-        constant = (account.user_id, account.id, account.currency, False, batch.id)
-        pairs = _oldest_first(list(zip(fresh.rows, fresh.source_ids, strict=True)))
-        active = categoriser if categoriser is not None and categoriser.active else None
+    if parsed.rows_read:
+        deduplicator = Deduplicator(session, account_id=account.id,
+                                    file_format=parsed.file_format,
+                                    date_range=parsed.date_range())
+        categoriser = (Categoriser.for_user(session, account.user_id,
+                                            directory=options.model_dir)
+                       if options.categorise else None)
+        batches = parsed.batches(_BATCH_ROWS, reverse=parsed.newest_first())
+        rows = _prepared(batches, parsed, deduplicator,
+                         categoriser if categoriser is not None and categoriser.active else None,
+                         report, strict=not options.skip_invalid)
+        constants = {"user_id": account.user_id, "account_id": account.id,
+                     "currency": account.currency, "is_transfer": False, "import_id": batch.id}
         connection, table = session.connection(), Transaction.__table__
-        with indexes_built_after(connection, table, adding=len(pairs)):
-            insert_rows(connection, table, _INSERT_COLUMNS,
-                        _categorised(pairs, active, constant, report))
+        with indexes_built_after(connection, table, adding=parsed.rows_read,
+                                 constant=_CONSTANT_COLUMNS, ascending=("date",)) as drop:
+            insert_columns(connection, table, _INSERT_COLUMNS, rows, before_first_insert=drop,
+                           constants=constants)
+        report.rows_duplicate = deduplicator.duplicates
+    batch.rows_added = report.rows_added
+    batch.rows_skipped_duplicate = report.rows_duplicate
+    batch.rows_invalid = len(parsed.errors)
 
 
-_CATEGORISE_CHUNK = 20_000
-"""Rows per ``Categoriser.assign`` call. Each call to a trained classifier has a fixed cost
-(scoring 200,000 rows: 10.9 s in one call, 11.4 s in chunks of 20,000, 16.7 s in chunks of
-2,000), while smaller chunks let the first inserts start sooner."""
+_BATCH_ROWS = 10_000
+"""Rows parsed, de-duplicated and categorised at a time. Each call to a trained classifier
+has a fixed cost (scoring 200,000 rows: 10.9 s in one call, 11.4 s in chunks of 20,000,
+16.7 s in chunks of 2,000), while smaller batches let the first inserts start sooner."""
 
 
-def _categorised(
-    pairs: list[tuple[ParsedRow, str]],
+def _prepared(
+    batches: Iterator[list[ParsedRow]],
+    parsed: ParsedFile,
+    deduplicator: Deduplicator,
     categoriser: Categoriser | None,
-    constant: tuple[Any, ...],
     report: ImportReport,
-) -> Iterator[tuple[Any, ...]]:
-    """The rows to insert (``_INSERT_COLUMNS`` order), categorised a chunk at a time.
+    *,
+    strict: bool,
+) -> Iterator[list[Sequence[Any]]]:
+    """The new rows of each batch, a column at a time in ``_INSERT_COLUMNS`` order.
 
-    A generator, so that on SQLite the categorisation runs in the insert's worker thread
-    while earlier rows are being inserted (see ``ledger.importing.bulk``); the report's
-    counts are complete once it is exhausted.
+    A generator, so that on SQLite all of this runs in the insert's worker thread while
+    earlier rows are being inserted; the report's counts are complete once it is exhausted.
+    Once a ``strict`` import has met a bad row nothing more is stored (it will be rolled
+    back), but the rest of the file is still read, so that every bad row is reported.
     """
-    for start in range(0, len(pairs), _CATEGORISE_CHUNK):
-        chunk = pairs[start:start + _CATEGORISE_CHUNK]
-        categories: list[int | None] = [None] * len(chunk)
+    for rows in batches:
+        if strict and parsed.errors:
+            continue
+        fresh, source_ids = deduplicator.fresh(rows)
+        if not fresh:
+            continue
+        _, dates, amounts, _, payees, memos, _ = zip(*fresh, strict=True)
+        categories: Sequence[int | None] = [None] * len(fresh)
         if categoriser is not None:
-            assignments = categoriser.assign([Example(r.payee, r.memo, r.amount)
-                                              for r, _ in chunk])
-            categories = [a.category_id for a in assignments]
-            report.categorised_by_rule += sum(a.source == "rule" for a in assignments)
-            report.categorised_by_model += sum(a.source == "model" for a in assignments)
-            report.categorised_by_default += sum(a.source == "default" for a in assignments)
-        for (row, source_id), category_id in zip(chunk, categories, strict=True):
-            yield (row.date, row.amount, row.payee, row.memo, category_id, source_id,
-                   *constant)
+            categories, sources = categoriser.categories(payees, memos, amounts)
+            counts = Counter(sources)
+            report.categorised_by_rule += counts["rule"]
+            report.categorised_by_model += counts["model"]
+            report.categorised_by_default += counts["default"]
+        report.rows_added += len(fresh)
+        yield [dates, amounts, payees, memos, categories, source_ids]
 
 
-def _oldest_first(pairs: list[tuple[ParsedRow, str]]) -> list[tuple[ParsedRow, str]]:
-    """``pairs`` (row, source id) reversed when the file lists them newest first, as many
-    banks do.
-
-    The date-led indexes then grow at their right edge, where SQLite appends without
-    splitting pages: 200,000 rows inserted newest first took 25% longer. Ids follow the dates,
-    and the bank's order within a day is kept when listing newest first (date, then id,
-    descending). Source ids were computed in file order, so they do not change.
-    """
-    return pairs[::-1] if pairs[0][0].date > pairs[-1][0].date else pairs
-
-
-_INSERT_COLUMNS = ("date", "amount", "payee", "memo", "category_id", "source_id",
-                   "user_id", "account_id", "currency", "is_transfer", "import_id")
+_CONSTANT_COLUMNS = ("user_id", "account_id", "currency", "is_transfer", "import_id",
+                     "transfer_id")
+"""Columns with one value in all of an import's rows (``transfer_id`` is always NULL); the
+rows arrive in date order (see ``ledger.importing.bulk.indexes_built_after``)."""
+_INSERT_COLUMNS = ("date", "amount", "payee", "memo", "category_id", "source_id")
 
 
 def find_account(session: Session, user_id: int, name: str) -> Account:

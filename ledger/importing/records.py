@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import NamedTuple
@@ -68,3 +69,20 @@ class ParsedFile:
     """The statement's full account number (OFX ``ACCTID``): stored encrypted, never shown."""
     account_is_card: bool = False
     """``account_number`` is a card's: only its last four are kept."""
+
+    def newest_first(self) -> bool:
+        """Whether the file lists its rows newest first, as many banks do (the importer
+        stores them oldest first)."""
+        return bool(self.rows) and self.rows[0].date > self.rows[-1].date
+
+    def batches(self, size: int, *, reverse: bool = False) -> Iterator[list[ParsedRow]]:
+        """The rows, ``size`` at a time, in file order or ``reverse``d."""
+        rows = self.rows[::-1] if reverse else self.rows
+        for start in range(0, len(rows), size):
+            yield rows[start:start + size]
+
+    def date_range(self) -> tuple[dt.date, dt.date] | None:
+        """The first and last date of the rows (``None`` without rows)."""
+        if not self.rows:
+            return None
+        return min(r.date for r in self.rows), max(r.date for r in self.rows)
