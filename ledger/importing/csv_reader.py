@@ -20,6 +20,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 from ledger.importing.content import decode_text
@@ -33,7 +34,7 @@ from ledger.importing.normalise import (
     parse_amount,
     safe_text,
 )
-from ledger.importing.records import ImportLimits, ParsedFile, ParsedRow, RowError
+from ledger.importing.records import ImportLimits, ParsedFile, ParsedRow, RowBatch, RowError
 from ledger.money import CENT
 
 FIELDS = ("date", "amount", "debit", "credit", "direction", "payee", "memo", "id", "currency",
@@ -172,10 +173,12 @@ def read_csv(
         "columns": ", ".join(f"{f}={layout.names[i]}" for f, i in layout.columns.items()),
     }
     if records:
-        parsed.parser = _row_parser(records, layout, currency, options, parsed, limits)
+        parsed.date_cells = _column(records, layout.columns["date"])
+        parsed.parser = _row_parser(records, parsed.date_cells, layout, currency, options,
+                                    parsed, limits)
         parsed.pending = records
         if not lazy:
-            parsed.rows = [row for batch in parsed.batches(_BATCH) for row in batch]
+            parsed.rows = [row for batch in parsed.batches(_BATCH) for row in batch.rows()]
     return parsed
 
 
@@ -191,8 +194,10 @@ class CsvFile(ParsedFile):
     pending: list[tuple[int, tuple[str, ...]]] | None = None
     """(line, cells) of the rows not parsed yet; ``batches`` consumes them once."""
     parser: _RowParser | None = None
+    date_cells: list[str] = field(default_factory=list)
+    """The date cell of every record."""
 
-    def batches(self, size: int, *, reverse: bool = False) -> Iterator[list[ParsedRow]]:
+    def batches(self, size: int, *, reverse: bool = False) -> Iterator[RowBatch]:
         if self.pending is None or self.parser is None:
             yield from super().batches(size, reverse=reverse)
             return
@@ -200,9 +205,9 @@ class CsvFile(ParsedFile):
         if reverse:
             records.reverse()
         for start in range(0, len(records), size):
-            rows, errors = self.parser.parse_many(records[start:start + size])
+            batch, errors = self.parser.parse_many(records[start:start + size])
             self.errors.extend(errors)
-            yield rows
+            yield batch
         self.errors.sort(key=lambda error: error.line)
 
     def newest_first(self) -> bool:
@@ -216,7 +221,7 @@ class CsvFile(ParsedFile):
     def date_range(self) -> tuple[dt.date, dt.date] | None:
         if self.pending is None or self.parser is None:
             return super().date_range()
-        return self.parser.date_range(self.pending)
+        return self.parser.date_range(self.date_cells)
 
 
 # ---------------------------------------------------------------- layout
@@ -341,6 +346,7 @@ def _read_records(
 
 def _row_parser(
     records: list[tuple[int, tuple[str, ...]]],
+    date_cells: list[str],
     layout: _Layout,
     currency: str,
     options: CsvOptions,
@@ -356,9 +362,7 @@ def _row_parser(
         date_fmt = options.date_format
     else:
         try:
-            choice = detect_date_format(
-                [_cell(r, date_col) for _, r in records], month_first_hint=currency == "USD"
-            )
+            choice = detect_date_format(date_cells, month_first_hint=currency == "USD")
         except ValueProblem as exc:
             raise ImportRejected(f"column {names[date_col]!r}: {exc}") from exc
         date_fmt = choice.fmt
@@ -402,6 +406,14 @@ def _stored_memo(memo: str) -> str | None:
     return (safe_text(memo)[:_MEMO_MAX] or None) if memo else None
 
 
+def _column(records: Sequence[tuple[int, tuple[str, ...]]], index: int) -> list[str]:
+    """The cell ``index`` of every record (``""`` where a record is shorter)."""
+    try:
+        return list(map(itemgetter(index), map(itemgetter(1), records)))
+    except IndexError:
+        return [_cell(row, index) for _, row in records]
+
+
 def _cell(row: Sequence[str], index: int) -> str:
     return row[index] if index < len(row) else ""
 
@@ -443,18 +455,18 @@ class _RowParser:
 
     def parse_many(
         self, records: Sequence[tuple[int, tuple[str, ...]]]
-    ) -> tuple[list[ParsedRow], list[RowError]]:
+    ) -> tuple[RowBatch, list[RowError]]:
         """The rows of ``records`` and the errors of the bad ones, in ``records`` order."""
-        rows = self._parse_columns(records)
-        if rows is not None:
-            return rows, []
+        batch = self._parse_columns(records)
+        if batch is not None:
+            return batch, []
         rows, errors = [], []
         for line, row in records:
             try:
                 rows.append(self.parse(line, row))
             except _CellProblem as exc:
                 errors.append(RowError(line, exc.column, exc.message))
-        return rows, errors
+        return RowBatch.of(rows), errors
 
     def dates(self, records: Iterable[tuple[int, tuple[str, ...]]]) -> Iterator[dt.date]:
         """The dates of ``records`` that are readable, skipping the others."""
@@ -463,20 +475,18 @@ class _RowParser:
             with suppress(ValueProblem):
                 yield self.parse_date(_cell(row, index))
 
-    def date_range(
-        self, records: Iterable[tuple[int, tuple[str, ...]]]
-    ) -> tuple[dt.date, dt.date] | None:
-        """The first and last readable date of ``records``, each distinct cell read once."""
-        index = self.cols["date"]
+    def date_range(self, cells: Iterable[str]) -> tuple[dt.date, dt.date] | None:
+        """The first and last readable date of the date ``cells``, each distinct one read
+        once."""
         dates = []
-        for cell in {row[index] for _, row in records if index < len(row)}:
+        for cell in set(cells):
             with suppress(ValueProblem):
                 dates.append(self.parse_date(cell))
         return (min(dates), max(dates)) if dates else None
 
     def _parse_columns(
         self, records: Sequence[tuple[int, tuple[str, ...]]]
-    ) -> list[ParsedRow] | None:
+    ) -> RowBatch | None:
         """``records`` parsed a column at a time, each distinct cell once; ``None`` when a
         record needs ``parse``'s row-by-row checks (a bad or oversized cell, a short or long
         row, a debit/credit indicator), so that errors are found and worded in one place.
@@ -502,12 +512,13 @@ class _RowParser:
         count = len(rows)
         raw = _stripped(columns, self.payee_col, count)
         memos = _stripped(columns, self.memo_col, count)
-        raw = [payee or memo or "(no description)" for payee, memo in zip(raw, memos,
-                                                                           strict=True)]
+        if not all(raw):
+            raw = [payee or memo or "(no description)"
+                   for payee, memo in zip(raw, memos, strict=True)]
         bank_ids = ([cell.strip() or None for cell in columns[self.id_col]]
                     if self.id_col is not None else [None] * count)
-        return list(map(ParsedRow, lines, dates, amounts, raw, map(display_payee, raw),
-                        _stored_memos(memos), bank_ids))
+        return RowBatch(lines, dates, amounts, raw, list(map(display_payee, raw)),
+                        _stored_memos(memos), bank_ids)
 
     def _amounts(self, columns: list[tuple[str, ...]]) -> list[Decimal] | None:
         """The signed amounts of a batch's rows; ``None`` when a row has neither a debit
