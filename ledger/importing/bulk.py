@@ -28,6 +28,8 @@ from sqlalchemy.engine import Dialect
 from ledger.money import Cents
 
 _ROWS_PER_STATEMENT = 2000
+"""Rows per ``INSERT`` on SQLite (fewer where the driver allows fewer parameters); the
+importer's batches are this size, one statement each (``importer._BATCH_ROWS``)."""
 _ROWS_PER_EXECUTEMANY = 5000
 """Other databases: rows converted and sent per ``executemany``."""
 _QUEUE_DEPTH = 4
@@ -287,6 +289,8 @@ def _index_columns(connection: Connection, name: str) -> list[str | None]:
 def _grows_at_the_end(
     columns: Sequence[str | None], constant: Collection[str], ascending: Collection[str]
 ) -> bool:
+    """Whether an index on ``columns`` receives new rows' entries at its right edge: its
+    columns up to the first ascending one are all constant."""
     for column in columns:
         if column in ascending:
             return True

@@ -262,39 +262,42 @@ def _store(
     session.flush()
     report.batch_id = batch.id
     if parsed.rows_read:
-        deduplicator = Deduplicator(session, account_id=account.id,
-                                    file_format=parsed.file_format,
-                                    date_range=parsed.date_range())
-        categoriser = (Categoriser.for_user(session, account.user_id,
-                                            directory=options.model_dir)
-                       if options.categorise else None)
-        size = (_MODEL_BATCH_ROWS
-                if categoriser is not None and categoriser.classifier is not None
-                else _BATCH_ROWS)
-        batches = parsed.batches(size, reverse=parsed.newest_first())
-        rows = _prepared(batches, parsed, deduplicator,
-                         categoriser if categoriser is not None and categoriser.active else None,
-                         report, strict=not options.skip_invalid)
-        constants = {"user_id": account.user_id, "account_id": account.id,
-                     "currency": account.currency, "is_transfer": False, "import_id": batch.id}
-        connection, table = session.connection(), Transaction.__table__
-        with indexes_built_after(connection, table, adding=parsed.rows_read,
-                                 constant=_CONSTANT_COLUMNS, ascending=("date",)) as drop:
-            insert_columns(connection, table, _INSERT_COLUMNS, rows, before_first_insert=drop,
-                           constants=constants)
-        report.rows_duplicate = deduplicator.duplicates
+        _insert_new_rows(session, account, parsed, batch.id, report, options)
     batch.rows_added = report.rows_added
     batch.rows_skipped_duplicate = report.rows_duplicate
     batch.rows_invalid = len(parsed.errors)
+
+
+def _insert_new_rows(session: Session, account: Account, parsed: ParsedFile, batch_id: int,
+                     report: ImportReport, options: ImportOptions) -> None:
+    """The pipeline of ``_store``: set up from the database, then run and inserted."""
+    deduplicator = Deduplicator(session, account_id=account.id, file_format=parsed.file_format,
+                                date_range=parsed.date_range())
+    categoriser = (Categoriser.for_user(session, account.user_id, directory=options.model_dir)
+                   if options.categorise else None)
+    scoring = categoriser is not None and categoriser.classifier is not None
+    batches = parsed.batches(_MODEL_BATCH_ROWS if scoring else _BATCH_ROWS,
+                             reverse=parsed.newest_first())
+    rows = _prepared(batches, parsed, deduplicator,
+                     categoriser if categoriser is not None and categoriser.active else None,
+                     report, strict=not options.skip_invalid)
+    constants = {"user_id": account.user_id, "account_id": account.id,
+                 "currency": account.currency, "is_transfer": False, "import_id": batch_id}
+    connection, table = session.connection(), Transaction.__table__
+    with indexes_built_after(connection, table, adding=parsed.rows_read,
+                             constant=_CONSTANT_COLUMNS, ascending=("date",)) as drop:
+        insert_columns(connection, table, _INSERT_COLUMNS, rows, constants=constants,
+                       before_first_insert=drop)
+    report.rows_duplicate = deduplicator.duplicates
 
 
 _BATCH_ROWS = 2_000
 """Rows parsed, de-duplicated, categorised and inserted at a time: one statement each
 (``ledger.importing.bulk._ROWS_PER_STATEMENT``). Small batches keep both threads busy: the
 worker never holds the GIL long in one C call while the inserting thread waits for it, and
-the first insert starts early. ``python /tmp/grid.py``-style runs of 200,000 rows, best of
+the first insert starts early. Imports of ``bench/bench_import.py``'s 200,000 rows, best of
 4: 2.22 s with batches of 10,000 cut into statements of 1,000; 1.73-1.79 s with batches of
-1,000-2,000, one statement each; 1.86 s with 3,000 and 500."""
+1,000-2,000, one statement each; 1.86 s with 3,000 or 500 (docs/import.md)."""
 _MODEL_BATCH_ROWS = 20_000
 """The batch size when a trained classifier scores the rows: each call has a fixed cost
 (scoring 200,000 rows: 10.9 s in one call, 11.4 s in chunks of 20,000, 16.7 s in chunks of
