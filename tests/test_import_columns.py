@@ -41,9 +41,10 @@ def _amount(rng: random.Random, decimal: str) -> str:
 
 def _file(rng: random.Random, layout: str, rows: int) -> bytes:
     """A CSV of ``layout`` ("amount", "comma", "debit_credit", "currency_id") with random,
-    often repeated, cells; a few rows are broken when ``layout`` ends with "!"."""
-    broken = layout.endswith("!")
-    layout = layout.rstrip("!")
+    often repeated, cells; a few rows are broken when ``layout`` ends with "!", rows are one
+    cell longer or shorter than the header when it ends with "~"."""
+    broken, ragged = layout.endswith("!"), layout.endswith("~")
+    layout = layout.rstrip("!~")
     header = {
         "amount": "Date,Description,Amount,Memo",
         "comma": "Datum;Empfänger;Betrag;Verwendungszweck",
@@ -69,11 +70,15 @@ def _file(rng: random.Random, layout: str, rows: int) -> bytes:
                 lines.append(f"{day:%Y-%m-%d},{payee},{amount},GBP,{ident},{memo}")
         if broken and i % 97 == 5:
             lines[-1] = lines[-1].replace("2026", "20x6", 1)
+        if ragged and i % 5 == 1:
+            lines[-1] += ","  # a trailing delimiter: an empty cell beyond the header
+        if ragged and i % 7 == 2 and lines[-1].endswith(","):
+            lines[-1] = lines[-1][:-1]  # the memo cell left out
     return "\n".join(lines).encode()
 
 
 @pytest.mark.parametrize("layout", ["amount", "comma", "debit_credit", "currency_id",
-                                    "amount!"])
+                                    "amount!", "amount~", "debit_credit~"])
 @pytest.mark.parametrize("negate", [False, True])
 def test_a_batch_parsed_a_column_at_a_time_equals_the_rows_parsed_one_by_one(
         layout: str, negate: bool) -> None:

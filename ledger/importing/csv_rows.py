@@ -157,8 +157,12 @@ class RowParser:
         if not records or "direction" in self.cols:
             return None
         lines, rows = zip(*records, strict=True)
-        if set(map(len, rows)) != {self.padded} or self.padded != self.width:
+        if self.padded != self.width:
             return None
+        if set(map(len, rows)) != {self.width}:
+            rows = self._fitted(rows)
+            if rows is None:
+                return None
         columns = list(zip(*rows, strict=True))
         if max(max(map(len, column)) for column in columns) > self.max_cell:
             return None
@@ -179,6 +183,16 @@ class RowParser:
                     if self.id_col is not None else [None] * count)
         return RowBatch(lines, dates, amounts, raw, list(map(display_payee, raw)),
                         _stored_memos(memos), bank_ids)
+
+    def _fitted(self, rows: Sequence[tuple[str, ...]]) -> list[tuple[str, ...]] | None:
+        """``rows`` cut or padded to the header's width, as ``parse`` reads them (many banks
+        end each data line with a delimiter, or leave trailing empty cells out); ``None``
+        when a row has something beyond the header's columns."""
+        width = self.width
+        if any("".join(row[width:]).strip() for row in rows if len(row) > width):
+            return None
+        empty = ("",) * width
+        return [row[:width] if len(row) >= width else row + empty[len(row):] for row in rows]
 
     def _amounts(self, columns: list[tuple[str, ...]]) -> list[Decimal] | None:
         """The signed amounts of a batch's rows; ``None`` when a row has neither a debit
