@@ -289,10 +289,22 @@ class PayeeClassifier:
         similarity = np.zeros(len(proba))
         if len(confident):
             text = matrix[confident][:, :len(features.named_transformers_["text"].vocabulary_)]
-            nearest = (text @ self.reference.T).max(axis=1)
-            similarity[confident] = np.asarray(
-                nearest.toarray() if sparse.issparse(nearest) else nearest).ravel()
+            similarity[confident] = _row_maxima(sparse.csr_matrix(text @ self.reference.T))
         return proba, similarity
+
+
+def _row_maxima(products: Any) -> Any:
+    """The largest entry of each row of a sparse matrix of non-negative values (0 for an
+    empty row). ``csr_matrix.max(axis=1)`` sorts every row's indices first, which took a
+    quarter of the time of scoring an import; a maximum needs no order."""
+    import numpy as np
+
+    maxima = np.zeros(products.shape[0])
+    starts = products.indptr[:-1]
+    filled = np.flatnonzero(np.diff(products.indptr))
+    if len(filled):
+        maxima[filled] = np.maximum.reduceat(products.data, starts[filled])
+    return maxima
 
 
 def _text_vectors(pipeline: Pipeline, texts: pd.Series) -> Any:

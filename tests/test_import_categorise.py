@@ -213,3 +213,37 @@ def test_quality_on_the_demo_ledger(demo_db_path: Path, tmp_path: Path) -> None:
 def test_classifier_refuses_to_train_on_one_category() -> None:
     examples = [Example("a", None, Decimal("-1.00"))] * 30
     assert PayeeClassifier.train(examples, [1] * 30) is None
+
+
+def test_scoring_equals_the_pipeline_scored_the_plain_way() -> None:
+    """``predict`` computes the features once and the row maxima without sorting: the same
+    probabilities and decisions as ``predict_proba`` plus a ``max`` over the similarities."""
+    import numpy as np
+    from scipy import sparse
+
+    from ledger.categorise import SIMILARITY_FLOOR, _frame, _row_maxima, _text_vectors
+
+    payees = [p for names in SEED.values() for p in names]
+    categories = [i for i, names in enumerate(SEED.values()) for _ in names]
+    examples = [Example(f"{p} {n}", None, Decimal(f"-{n + 3}.50")) for n in range(6)
+                for p in payees]
+    classifier = PayeeClassifier.train(examples, [c for _ in range(6) for c in categories])
+    assert classifier is not None
+    queries = [Example(p, memo, Decimal(amount)) for p in [*payees, "Zzyzx Qqq", "TESCO 99"]
+               for memo in [None, "ref 1"] for amount in ["-4.00", "-250.00", "12.00"]]
+
+    frame = _frame(queries)
+    proba = classifier.pipeline.predict_proba(frame)
+    similar = (_text_vectors(classifier.pipeline, frame["text"]) @ classifier.reference.T
+               ).max(axis=1).toarray().ravel()
+    best = proba.argmax(axis=1)
+    expected = [(int(classifier.pipeline.classes_[b]) if proba[i, b] >= classifier.threshold
+                 and similar[i] >= SIMILARITY_FLOOR else None, float(proba[i, b]))
+                for i, b in enumerate(best)]
+    assert classifier.predict(queries) == expected
+    assert {c for c, _ in expected} - {None} and None in {c for c, _ in expected}
+
+    rng = np.random.default_rng(3)
+    dense = rng.random((40, 9)) * (rng.random((40, 9)) < 0.3)
+    dense[[0, 7, 39]] = 0  # empty rows, first and last included
+    assert np.array_equal(_row_maxima(sparse.csr_matrix(dense)), dense.max(axis=1))
