@@ -158,23 +158,26 @@ _COLUMNS = ["text", "direction", "magnitude"]
 
 
 def _frame(items: Sequence[Example]) -> pd.DataFrame:
+    """Model inputs (``_features``) as the pipeline's columns."""
+    import pandas as pd
+
+    return pd.DataFrame(dict(zip(_COLUMNS, _features(items), strict=True)))
+
+
+def _features(items: Sequence[Example]) -> tuple[list[str], list[str], list[str]]:
     """Model inputs: cleaned payee and memo (so ``NAME 1234`` and ``Name`` are one merchant
     whether the row was imported, typed in or loaded by the demo), direction, magnitude.
 
     The memo is masked first (``ledger.masking``): the saved model keeps the training texts'
     n-grams and vectors in a plaintext file, which must not hold a card or account number
     that the ledger keeps encrypted."""
-    import pandas as pd
-
     from ledger.importing.normalise import clean_payee  # the importer imports this module
 
-    return pd.DataFrame(
-        {
-            "text": [f"{clean_payee(e.payee)} {mask_sensitive_text(e.memo or '')}".casefold()
-                     for e in items],
-            "direction": ["in" if e.amount > 0 else "out" for e in items],
-            "magnitude": [_magnitude(e.amount) for e in items],
-        }
+    return (
+        [f"{clean_payee(e.payee)} {mask_sensitive_text(e.memo or '')}".casefold()
+         for e in items],
+        ["in" if e.amount > 0 else "out" for e in items],
+        [_magnitude(e.amount) for e in items],
     )
 
 
@@ -254,10 +257,10 @@ class PayeeClassifier:
         import pandas as pd
         from threadpoolctl import threadpool_limits
 
-        frame = _frame(items)
-        keys = list(zip(frame["text"], frame["direction"], frame["magnitude"], strict=True))
-        unique = pd.DataFrame(list(dict.fromkeys(keys)), columns=_COLUMNS)
-        position = {key: i for i, key in enumerate(unique.itertuples(index=False, name=None))}
+        keys = list(zip(*_features(items), strict=True))
+        distinct = list(dict.fromkeys(keys))
+        unique = pd.DataFrame(distinct, columns=_COLUMNS)
+        position = {key: i for i, key in enumerate(distinct)}
         with threadpool_limits(limits=1):
             proba, similarity = self._score(unique)
         classes = self.pipeline.classes_
@@ -268,7 +271,6 @@ class PayeeClassifier:
             for i, b in enumerate(best)
         ]
         return [scored[position[key]] for key in keys]
-
 
     def _score(self, unique: pd.DataFrame) -> tuple[Any, Any]:
         """Class probabilities and the similarity to the nearest training text of each row
