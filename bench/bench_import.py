@@ -1,6 +1,6 @@
 """CSV import throughput into SQLite, against raw ``sqlite3`` inserts of the same rows.
 
-    /tmp/venv1/bin/python bench/bench_import.py [--rows 200000] [--repeat 3]
+    python bench/bench_import.py [--rows 200000] [--repeat 3] [--with-model]
 
 Generates a deterministic bank-style CSV (DD/MM/YYYY dates, decimal amounts, noisy card
 descriptors from a few hundred merchants, half the rows with a memo), imports it with
@@ -14,7 +14,8 @@ the floor any importer has to pay. It also times a re-import of the same file un
 another name (every row a duplicate) and undoing the import. Prints the best and the
 median rows per second of each over the rounds, and the import's ratio to the floor
 measured in the same round (the machine may be shared: the ratio varies less than the
-times).
+times). ``--with-model`` also times importing a second such file for a user whose model was
+trained on the first, so that the classifier scores every row.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from ledger.categorise import train_and_save
 from ledger.crypto import KeyRing, generate_key, use_keyring
 from ledger.db import create_schema, make_engine, session_factory
 from ledger.importing import ImportOptions, import_path, undo_import
@@ -159,12 +161,32 @@ def _run_once(work: Path, csv_path: Path, n: int, cents: int, run: int) -> dict[
     return timings
 
 
+def _with_model(work: Path, first: Path, second: Path, n: int, run: int) -> float:
+    """Seconds to import ``second`` for a user whose model was trained on ``first`` (the
+    classifier then scores every row: the cost for a user with history)."""
+    sessions, user_id = _ledger(work / f"model-{run}.db")
+    options = ImportOptions(model_dir=work / f"models-{run}")
+    import_path(sessions, first, user_id=user_id, account="Checking", options=options)
+    with sessions.begin() as session:
+        assert train_and_save(session, user_id, directory=options.model_dir) is not None
+    started = time.perf_counter()
+    report = import_path(sessions, second, user_id=user_id, account="Checking",
+                         options=options)
+    elapsed = time.perf_counter() - started
+    assert report.rows_added + report.rows_duplicate == n and report.categorised_by_model
+    sessions.kw["bind"].dispose()  # type: ignore[attr-defined]
+    return elapsed
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=3,
                         help="Rounds; the best and the median of each measurement are "
                              "reported (the machine may be shared).")
+    parser.add_argument("--with-model", action="store_true",
+                        help="Also time importing a second file for a user with a model "
+                             "trained on the first (about 10 s more per round).")
     args = parser.parse_args(argv)
     n = args.rows
     with tempfile.TemporaryDirectory() as tmp:
@@ -174,6 +196,11 @@ def main(argv: list[str] | None = None) -> int:
         size_mb = csv_path.stat().st_size / 1e6
         with use_keyring(KeyRing.from_base64(generate_key())):  # memos encrypted, no key file
             rounds = [_run_once(work, csv_path, n, cents, run) for run in range(args.repeat)]
+            if args.with_model:
+                second = work / "next-statement.csv"
+                generate(second, n, seed=2)
+                for run, timings in enumerate(rounds):
+                    timings["model"] = _with_model(work, csv_path, second, n, run)
     best = {key: min(r[key] for r in rounds) for key in rounds[0]}
     median = {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
     print(f"file: {n:,} rows, {size_mb:.1f} MB; python {sys.version.split()[0]}, "
@@ -185,8 +212,11 @@ def main(argv: list[str] | None = None) -> int:
         "undo": "undo the import",
         "executemany": "raw executemany",
         "baseline": f"raw, {_PER_STATEMENT} rows/statement",
+        "model": "import, trained model",
     }
     for key, label in labels.items():
+        if key not in best:
+            continue
         print(f"{label:29} {best[key]:6.2f} s {n / best[key]:9,.0f} rows/s   "
               f"median {median[key]:6.2f} s {n / median[key]:9,.0f} rows/s")
     each = ", ".join(f"{r['ratio']:.2f}" for r in rounds)
