@@ -168,8 +168,8 @@ def read_csv(
 
 
 _BATCH = 5000
-"""Records parsed at a time: large enough for the column-wise path to pay, small enough
-that an import's first statement does not wait long."""
+"""Records parsed at a time by an eager ``read_csv`` (the importer picks its own size):
+large enough for the column-wise path to pay."""
 
 
 @dataclass
