@@ -21,7 +21,13 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-from ledger.categorise import CONFIDENCE_THRESHOLD, Evaluation, Example, evaluate, training_data
+from ledger.classifier import (
+    CONFIDENCE_THRESHOLD,
+    Evaluation,
+    Example,
+    evaluate,
+    training_data,
+)
 from ledger.db import make_engine, session_factory
 from ledger.demo import build_demo
 from ledger.importing.normalise import clean_payee

@@ -32,7 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ledger.categorise import train_and_save
+from ledger.classifier import train_and_save
 from ledger.crypto import KeyRing, generate_key, use_keyring
 from ledger.db import create_schema, make_engine, session_factory
 from ledger.importing import ImportOptions, import_path, undo_import

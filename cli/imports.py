@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cli import UserError
 from ledger import queries
-from ledger.categorise import categorise_ledger, evaluate, training_data
+from ledger.categorise import categorise_ledger
+from ledger.classifier import evaluate, training_data
 from ledger.db import make_engine, session_factory
 from ledger.importing import (
     CsvOptions,

@@ -12,15 +12,8 @@ import pytest
 from import_support import DATA, Ledger
 from sqlalchemy import text
 
-from ledger.categorise import (
-    Example,
-    PayeeClassifier,
-    add_rule,
-    categorise_ledger,
-    evaluate,
-    load_classifier,
-    training_data,
-)
+from ledger.categorise import add_rule, categorise_ledger
+from ledger.classifier import Example, PayeeClassifier, evaluate, load_classifier, training_data
 from ledger.db import make_engine, session_factory
 from ledger.importing import ImportOptions, edit_transaction, import_bytes, import_path
 from ledger.models import User
@@ -221,7 +214,7 @@ def test_scoring_equals_the_pipeline_scored_the_plain_way() -> None:
     import numpy as np
     from scipy import sparse
 
-    from ledger.categorise import SIMILARITY_FLOOR, _frame, _row_maxima, _text_vectors
+    from ledger.classifier import SIMILARITY_FLOOR, _frame, _row_maxima, _text_vectors
 
     payees = [p for names in SEED.values() for p in names]
     categories = [i for i, names in enumerate(SEED.values()) for _ in names]

@@ -16,7 +16,8 @@ from sqlalchemy import text
 
 from cli.chat import ask_command
 from cli.imports import COMMANDS
-from ledger.categorise import Categoriser, Example, add_rule, categorise_ledger
+from ledger.categorise import Categoriser, add_rule, categorise_ledger
+from ledger.classifier import Example
 from ledger.db import create_schema, make_engine, session_factory
 from ledger.default_rules import CATEGORY_NAMES, default_category
 from ledger.importing import ImportOptions, import_bytes

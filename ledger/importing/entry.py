@@ -15,7 +15,8 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ledger.categorise import Categoriser, Example, category_id_by_name
+from ledger.categorise import Categoriser, category_id_by_name
+from ledger.classifier import Example
 from ledger.importing.errors import EntryError, ImportRejected
 from ledger.importing.importer import find_account, fits_id
 from ledger.importing.normalise import (
