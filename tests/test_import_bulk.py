@@ -17,7 +17,7 @@ from import_support import Ledger, open_ledger
 from sqlalchemy import event, text
 
 from ledger.importing import ImportOptions, add_transaction, import_bytes, undo_import
-from ledger.importing.bulk import insert_rows
+from ledger.importing.bulk import insert_columns
 from ledger.models import Transaction
 
 ROWS = 2_345
@@ -124,7 +124,7 @@ def test_equal_values_convert_to_the_same_cents(any_ledger: Ledger) -> None:
         rows = [(dt.date(2026, 3, 1), Decimal(value), "x", None, None, f"id{i}", ledger.alice,
                  account_id, "GBP", False, None)
                 for i, value in enumerate(["1.5", "1.50", "-0.10", "-0.1", "0", "-0.00"])]
-        insert_rows(conn, Transaction.__table__, _COLUMNS, rows)
+        insert_columns(conn, Transaction.__table__, _COLUMNS, [list(zip(*rows, strict=True))])
         cents = conn.execute(text(
             "SELECT amount FROM transactions ORDER BY source_id")).scalars().all()
     assert cents == [150, 150, -10, -10, 0, 0]
@@ -171,7 +171,7 @@ def test_deleting_a_transfer_leg_unlinks_the_other(any_ledger: Ledger) -> None:
         rows = [(dt.date(2026, 3, 1), Decimal(value), "Savings", None, None, f"leg{i}",
                  ledger.alice, account_id, "GBP", True, None)
                 for i, value in enumerate(["-50.00", "50.00"])]
-        insert_rows(conn, Transaction.__table__, _COLUMNS, rows)
+        insert_columns(conn, Transaction.__table__, _COLUMNS, [list(zip(*rows, strict=True))])
         first, second = conn.execute(text(
             "SELECT id FROM transactions ORDER BY source_id")).scalars().all()
         conn.execute(text("UPDATE transactions SET transfer_id = :a WHERE id = :b"),

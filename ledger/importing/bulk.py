@@ -1,14 +1,17 @@
 """Writing an import's rows: straight to the driver, SQLite's inserts overlapped with Python.
 
-An import spends about as long preparing its rows in Python (categorising, converting each
-value for its column, encrypting memos) as SQLite spends inserting them. The ``sqlite3``
-module releases the GIL while a statement runs, so on SQLite a worker thread prepares the
-next statements' rows while the calling thread inserts the current one. Only the calling
+An import spends about as long preparing its rows in Python (parsing, de-duplicating,
+categorising, converting each value for its column, encrypting memos) as SQLite spends
+inserting them. The ``sqlite3`` module releases the GIL while a statement runs, so on SQLite
+a worker thread prepares the next statements' rows while the calling thread inserts the
+current one. Only the calling
 thread ever touches the connection, and it stays inside the caller's transaction: if either
 thread fails, the worker is stopped and the original exception propagates from here, so the
 caller's transaction rolls back everything, as before. A large insert into a small table
-also builds the table's indexes after the rows instead of entry by entry
-(``indexes_built_after``).
+also builds the indexes it would reach at scattered places after the rows instead of entry
+by entry (``indexes_built_after``). Values are converted a column at a time: a column type
+with a ``bind_many`` method (``Cents``, ``EncryptedString``) converts a whole column in one
+call.
 """
 
 from __future__ import annotations
@@ -19,13 +22,11 @@ import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from functools import partial
-from itertools import chain, islice
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import Connection, Date, Table, func, select
 from sqlalchemy.engine import Dialect
-
-from ledger.money import Cents
 
 _ROWS_PER_STATEMENT = 2000
 """Rows per ``INSERT`` on SQLite (fewer where the driver allows fewer parameters); the
@@ -34,22 +35,14 @@ _ROWS_PER_EXECUTEMANY = 5000
 """Other databases: rows converted and sent per ``executemany``."""
 _QUEUE_DEPTH = 4
 """Statements prepared ahead: enough to keep SQLite busy, little memory."""
-_MEMOISED_TYPES = (Cents, Date)
-"""Column types whose bind conversion is a pure function of the value, converted once per
-distinct value. Never an encrypted column: each value must get its own nonce, or equal memos
-would be stored as equal ciphertexts."""
+_MEMOISED_TYPES = (Date,)
+"""Column types without ``bind_many`` whose bind conversion is a pure function of the value,
+converted once per distinct value. Never an encrypted column: each value must get its own
+nonce, or equal memos would be stored as equal ciphertexts."""
 
 ColumnConverter = Callable[[Sequence[Any]], Sequence[Any]]
 Columns = Sequence[Sequence[Any]]
 """A batch of rows a column at a time: one sequence per column, all of one length."""
-
-
-def insert_rows(
-    connection: Connection, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]
-) -> None:
-    """Insert ``rows`` (values in ``columns`` order); see ``insert_columns``."""
-    insert_columns(connection, table, columns,
-                   (list(zip(*chunk, strict=True)) for chunk in _chunks(iter(rows), 5000)))
 
 
 def insert_columns(
@@ -143,8 +136,7 @@ def _each(convert: Callable[[Any], Any], values: Sequence[Any]) -> list[Any]:
 
 def _each_distinct(convert: Callable[[Any], Any], values: Sequence[Any]) -> list[Any]:
     """``convert`` of each value, called once per distinct value (a file has a few hundred
-    dates and a few thousand amounts). Equal values convert alike: ``1.5`` and ``1.50``
-    are the same cents."""
+    dates)."""
     converted = {value: convert(value) for value in set(values)}
     return list(map(converted.__getitem__, values))
 
@@ -155,11 +147,6 @@ def _convert(
     """The columns of ``batch`` converted, in the statement's parameter ``order``."""
     return [batch[i] if converters[i] is None else converters[i](batch[i])  # type: ignore[misc]
             for i in order]
-
-
-def _chunks(rows: Iterator[Sequence[Any]], size: int) -> Iterator[list[Sequence[Any]]]:
-    while chunk := list(islice(rows, size)):
-        yield chunk
 
 
 def _split(batches: Iterable[Columns], size: int) -> Iterator[Columns]:
