@@ -164,9 +164,7 @@ class KeyRing:
         give equal ciphertexts).
         """
         data = plaintext.encode("utf-8")
-        aad = self._aads.get(context)
-        if aad is None:
-            aad = self._aads[context] = _aad(self.primary_id, context)
+        aad = self._primary_aad(context)
         if nonce_seed is None:
             nonce = os.urandom(NONCE_BYTES)
         else:
@@ -175,19 +173,23 @@ class KeyRing:
         sealed = self._primary.encrypt(nonce, data, aad)
         return self._prefix + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
 
+    def _primary_aad(self, context: str) -> bytes:
+        """The associated data binding a value to the encrypting key and its column."""
+        aad = self._aads.get(context)
+        if aad is None:
+            aad = self._aads[context] = _aad(self.primary_id, context)
+        return aad
+
     def encrypt_many(self, values: Sequence[str | None], context: str) -> list[str | None]:
         """``encrypt`` of each non-empty value, each under its own random nonce (``None`` and
         ``""`` kept as they are). For bulk writes: the nonces come from one call to the
         operating system's generator, and each step is one ``map`` of a C function over the
         column, with no Python code run per value."""
-        aad = self._aads.get(context)
-        if aad is None:
-            aad = self._aads[context] = _aad(self.primary_id, context)
         texts = list(filter(None, values))
         pool = os.urandom(NONCE_BYTES * len(texts))
-        nonces = list(map(pool.__getitem__, map(slice, range(0, len(pool), NONCE_BYTES),
-                                                range(NONCE_BYTES, len(pool) + 1, NONCE_BYTES))))
-        sealed = map(self._primary.encrypt, nonces, map(str.encode, texts), repeat(aad))
+        nonces = [pool[start:start + NONCE_BYTES] for start in range(0, len(pool), NONCE_BYTES)]
+        sealed = map(self._primary.encrypt, nonces, map(str.encode, texts),
+                     repeat(self._primary_aad(context)))
         encoded = map(binascii.b2a_base64, map(bytes.__add__, nonces, sealed))
         tokens = map(bytes.translate, encoded, repeat(_URLSAFE), repeat(b"\n"))
         stored = map(self._prefix.__add__, map(bytes.decode, tokens))
