@@ -7,7 +7,7 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from ledger.models import Base
+from ledger.models import Base, replace_row_level_totals_trigger
 
 
 def sqlite_url(path: str | Path) -> str:
@@ -43,6 +43,9 @@ def create_schema(engine: Engine) -> None:
     import ledger.security_models  # noqa: F401  (registers its tables on Base.metadata)
 
     Base.metadata.create_all(engine)
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as connection:
+            replace_row_level_totals_trigger(connection)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

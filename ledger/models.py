@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from sqlalchemy import (
     DDL,
+    Connection,
     Date,
     DateTime,
     Enum,
@@ -176,6 +177,37 @@ _TOTALS_SQLITE_ADD = """
 _TOTALS_SQLITE_REMOVE = """
     UPDATE account_month_totals SET amount = amount - OLD.amount, tx_count = tx_count - 1
     WHERE account_id = OLD.account_id AND month = substr(OLD.date, 1, 7);"""
+_PG_CHANGED = (
+    "(SELECT {side}.* FROM old_rows o JOIN new_rows n ON o.id = n.id "
+    "WHERE (o.account_id, o.date, o.amount) IS DISTINCT FROM (n.account_id, n.date, n.amount)) "
+    "AS changed"
+)
+"""An update's rows whose total-relevant columns changed, as they were (o) or are (n)."""
+
+
+def _pg_add(rows: str) -> str:
+    return (
+        "INSERT INTO account_month_totals AS t (account_id, month, amount, tx_count) "
+        f"SELECT account_id, to_char(date, 'YYYY-MM'), sum(amount), count(*) FROM {rows} "
+        "GROUP BY 1, 2 ON CONFLICT (account_id, month) DO UPDATE "
+        "SET amount = t.amount + EXCLUDED.amount, tx_count = t.tx_count + EXCLUDED.tx_count;"
+    )
+
+
+def _pg_remove(rows: str) -> str:
+    return (
+        "UPDATE account_month_totals AS t SET amount = t.amount - r.amount, "
+        "tx_count = t.tx_count - r.n FROM (SELECT account_id, to_char(date, 'YYYY-MM') AS month, "
+        f"sum(amount) AS amount, count(*) AS n FROM {rows} GROUP BY 1, 2) AS r "
+        "WHERE t.account_id = r.account_id AND t.month = r.month;"
+    )
+
+
+def _pg_function(name: str, body: str) -> str:
+    return (f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            f"BEGIN {body} RETURN NULL; END $$")
+
+
 _TOTALS_TRIGGERS = {
     "sqlite": [
         f"CREATE TRIGGER trg_tx_totals_insert AFTER INSERT ON transactions "
@@ -186,26 +218,41 @@ _TOTALS_TRIGGERS = {
         f"ON transactions BEGIN {_TOTALS_SQLITE_REMOVE} {_TOTALS_SQLITE_ADD} END",
     ],
     "postgresql": [
-        """CREATE OR REPLACE FUNCTION account_month_totals_sync() RETURNS trigger
-        LANGUAGE plpgsql AS $$
-        BEGIN
-            IF TG_OP IN ('DELETE', 'UPDATE') THEN
-                UPDATE account_month_totals
-                SET amount = amount - OLD.amount, tx_count = tx_count - 1
-                WHERE account_id = OLD.account_id AND month = to_char(OLD.date, 'YYYY-MM');
-            END IF;
-            IF TG_OP IN ('INSERT', 'UPDATE') THEN
-                INSERT INTO account_month_totals AS t (account_id, month, amount, tx_count)
-                VALUES (NEW.account_id, to_char(NEW.date, 'YYYY-MM'), NEW.amount, 1)
-                ON CONFLICT (account_id, month) DO UPDATE
-                SET amount = t.amount + EXCLUDED.amount, tx_count = t.tx_count + 1;
-            END IF;
-            RETURN NULL;
-        END $$""",
-        "CREATE TRIGGER trg_tx_totals AFTER INSERT OR DELETE OR UPDATE OF account_id, date, "
-        "amount ON transactions FOR EACH ROW EXECUTE FUNCTION account_month_totals_sync()",
+        _pg_function("account_month_totals_added", _pg_add("new_rows")),
+        _pg_function("account_month_totals_removed", _pg_remove("old_rows")),
+        _pg_function("account_month_totals_changed", _pg_remove(_PG_CHANGED.format(side="o"))
+                     + _pg_add(_PG_CHANGED.format(side="n"))),
+        "CREATE TRIGGER trg_tx_totals_insert AFTER INSERT ON transactions REFERENCING NEW TABLE "
+        "AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION account_month_totals_added()",
+        "CREATE TRIGGER trg_tx_totals_delete AFTER DELETE ON transactions REFERENCING OLD TABLE "
+        "AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION account_month_totals_removed()",
+        "CREATE TRIGGER trg_tx_totals_update AFTER UPDATE ON transactions REFERENCING OLD TABLE "
+        "AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT "
+        "EXECUTE FUNCTION account_month_totals_changed()",
     ],
 }
+"""The triggers keeping ``account_month_totals`` exact for every writer. On PostgreSQL they
+fire once per statement over its transition tables (one aggregate per ``COPY`` or bulk
+``DELETE``): a plpgsql function per row took 10 of the 14 s of copying 200,000 rows in."""
+
+
+def replace_row_level_totals_trigger(connection: Connection) -> bool:
+    """Give a PostgreSQL ledger made before the statement-level triggers (one plpgsql call
+    per row, ``trg_tx_totals``) the current ones, in the caller's transaction; whether
+    there was anything to replace. The totals themselves were kept exact by the old trigger
+    and stay as they are."""
+    old = connection.execute(text(
+        "SELECT 1 FROM pg_trigger WHERE tgname = 'trg_tx_totals' "
+        "AND tgrelid = to_regclass('transactions')")).first()
+    if old is None:
+        return False
+    connection.exec_driver_sql("DROP TRIGGER trg_tx_totals ON transactions")
+    connection.exec_driver_sql("DROP FUNCTION IF EXISTS account_month_totals_sync()")
+    for statement in _TOTALS_TRIGGERS["postgresql"]:
+        connection.exec_driver_sql(statement)
+    return True
+
+
 AccountMonthTotal.__table__.add_is_dependent_on(Transaction.__table__)  # triggers need both
 for _dialect, _statements in _TOTALS_TRIGGERS.items():
     for _statement in _statements:

@@ -95,6 +95,8 @@ def test_every_kind_of_write_keeps_the_totals_exact(engine: Engine) -> None:
         conn.execute(update(table).where(table.c.amount == Decimal("-2.25"))
                      .values(account_id=card))
         conn.execute(update(table).where(table.c.payee == "Shop").values(memo="untouched"))
+        conn.execute(update(table).where(table.c.payee == "Bulk")  # several rows, two months
+                     .values(amount=table.c.amount * 2, date=D(2025, 3, 15)))
     assert totals_drift(engine) == []
     with engine.begin() as conn:
         conn.execute(delete(table).where(table.c.date == D(2025, 3, 3)))
@@ -126,3 +128,53 @@ def test_cascaded_deletes_keep_the_totals_exact(engine: Engine) -> None:
     with engine.connect() as conn:
         left = conn.execute(text("SELECT count(*) FROM transactions WHERE payee = 'Imported'"))
         assert left.scalar_one() == 0
+
+
+_ROW_LEVEL_TRIGGER = """
+CREATE FUNCTION account_month_totals_sync() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP IN ('DELETE', 'UPDATE') THEN
+        UPDATE account_month_totals SET amount = amount - OLD.amount, tx_count = tx_count - 1
+        WHERE account_id = OLD.account_id AND month = to_char(OLD.date, 'YYYY-MM');
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        INSERT INTO account_month_totals AS t (account_id, month, amount, tx_count)
+        VALUES (NEW.account_id, to_char(NEW.date, 'YYYY-MM'), NEW.amount, 1)
+        ON CONFLICT (account_id, month) DO UPDATE
+        SET amount = t.amount + EXCLUDED.amount, tx_count = t.tx_count + 1;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER trg_tx_totals AFTER INSERT OR DELETE OR UPDATE OF account_id, date, amount
+ON transactions FOR EACH ROW EXECUTE FUNCTION account_month_totals_sync();
+"""
+"""The trigger of PostgreSQL ledgers made before the statement-level ones, as it was."""
+
+
+def test_an_older_postgresql_ledger_gets_the_statement_level_triggers(pg_url: str) -> None:
+    engine = make_engine(pg_url)
+    create_schema(engine)
+    with engine.begin() as conn:  # make it look like a ledger of the previous version
+        for name in ("insert", "delete", "update"):
+            conn.exec_driver_sql(f"DROP TRIGGER trg_tx_totals_{name} ON transactions")
+        conn.exec_driver_sql(_ROW_LEVEL_TRIGGER)
+    sessions = session_factory(engine)
+    with sessions() as session:
+        seed(session)  # written by the old trigger
+
+    create_schema(engine)  # as every command does on start
+
+    with engine.connect() as conn:
+        triggers = conn.execute(text(
+            "SELECT tgname, tgtype & 1 FROM pg_trigger WHERE tgrelid = 'transactions'::regclass "
+            "AND tgname LIKE 'trg_tx_totals%' ORDER BY tgname")).all()
+    assert [tuple(t) for t in triggers] == [  # bit 0 of tgtype: row-level
+        ("trg_tx_totals_delete", 0), ("trg_tx_totals_insert", 0), ("trg_tx_totals_update", 0)]
+    with engine.begin() as conn:
+        conn.execute(delete(Transaction.__table__).where(Transaction.__table__.c.amount
+                                                         == Decimal("-3.25")))
+        conn.execute(update(Transaction.__table__).values(amount=Transaction.__table__.c.amount
+                                                          - Decimal("1.00")))
+    assert totals_drift(engine) == []
+    create_schema(engine)  # nothing left to replace: a no-op
+    engine.dispose()
