@@ -231,6 +231,8 @@ def test_limits_on_size_rows_and_cells(ledger: Ledger) -> None:
         (b"PK\x03\x04\x14\x00\x06\x00", "f.csv is a ZIP archive (an .xlsx workbook?)"),
         (b"%PDF-1.7\n%\xe2\xe3", "f.csv is a PDF document"),
         (bytes(range(256)) * 4, "f.csv is a binary file"),
+        (b"Date,Description,Amount,Id\n" + b"2026-10-01,Cafe,-1.00,A\n" * 4000
+         + b"2026-10-02,Cafe,-1.00,B\x00\n", "f.csv is a binary file"),  # NUL after 64 KB
         (b"   \n\n", "f.csv is empty"),
         (b"just some prose\nwith no columns\n", "f.csv: no header row with a date"),
     ],

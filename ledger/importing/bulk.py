@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Date, Table, func, select
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 
 _ROWS_PER_STATEMENT = 2000
 """Rows per ``INSERT`` on SQLite (fewer where the driver allows fewer parameters); the
@@ -67,29 +68,36 @@ def insert_columns(
     """
     first = _once(before_first_insert)
     dialect = connection.dialect
-    constants = constants or {}
     converters = _converters(table, columns, dialect)
+    fixed = _bound_constants(table, constants or {}, dialect)
     if dialect.name == "sqlite":
-        fixed = [value if convert is None else convert([value])[0] for value, convert
-                 in zip(constants.values(), _converters(table, list(constants), dialect),
-                        strict=True)]
-        _insert_sqlite(connection, table, columns, dict(zip(constants, fixed, strict=True)),
-                       converters, batches, first)
+        _insert_sqlite(connection, table, columns, fixed, converters, batches, first)
         return
-    names = [*columns, *constants]
+    if dialect.driver == "psycopg":
+        _copy_postgresql(connection, table, columns, fixed, converters, batches, first)
+        return
+    names = [*columns, *fixed]
     compiled = table.insert().compile(dialect=dialect, column_keys=names)
-    everything = [*converters, *_converters(table, list(constants), dialect)]
     order = ([names.index(key) for key in compiled.positiontup or ()] if compiled.positional
              else range(len(names)))
     for batch in _split(batches, _ROWS_PER_EXECUTEMANY):
         count = len(batch[0])
-        full = [*batch, *([value] * count for value in constants.values())]
-        rows = list(zip(*_convert(full, everything, order), strict=True))
+        full = [*_convert(batch, converters, range(len(columns))),
+                *([value] * count for value in fixed.values())]
+        rows = list(zip(*(full[i] for i in order), strict=True))
         first()
         connection.exec_driver_sql(
             compiled.string,
             rows if compiled.positional else [dict(zip(names, row, strict=True)) for row in rows]
         )
+
+
+def _bound_constants(table: Table, constants: Mapping[str, Any], dialect: Dialect
+                     ) -> dict[str, Any]:
+    """``constants`` with their columns' bind conversion (booleans, cents...)."""
+    converters = _converters(table, list(constants), dialect)
+    return {name: value if convert is None else convert([value])[0]
+            for (name, value), convert in zip(constants.items(), converters, strict=True)}
 
 
 def _once(action: Callable[[], None] | None) -> Callable[[], None]:
@@ -166,7 +174,8 @@ def _insert_sqlite(
     batches: Iterable[Columns],
     first: Callable[[], None],
 ) -> None:
-    """Insert ``batches`` with up to ``_ROWS_PER_STATEMENT`` rows per statement.
+    """Insert ``batches`` with up to ``_ROWS_PER_STATEMENT`` rows per statement
+    (``constants`` already bound).
 
     An INSERT into a table with a trigger is a multi-write statement to SQLite: it opens a
     statement journal so that the statement can be undone alone, and saves in it each page
@@ -205,6 +214,45 @@ def _insert_sqlite(
         for count, parameters in prepared:
             first()
             connection.exec_driver_sql(head + ", ".join([group] * count) + tail, parameters)
+
+
+def _copy_postgresql(
+    connection: Connection,
+    table: Table,
+    columns: Sequence[str],
+    constants: Mapping[str, Any],
+    converters: list[ColumnConverter | None],
+    batches: Iterable[Columns],
+    first: Callable[[], None],
+) -> None:
+    """Insert ``batches`` on PostgreSQL (psycopg 3) with one ``COPY ... FROM STDIN``
+    (``constants`` already bound).
+
+    One statement for the whole import: the totals triggers fire once, over its transition
+    table (``ledger.models``), and the server parses no SQL per row. 200,000 rows: 15.7 s as
+    ``executemany`` with a row-level trigger, 4.0 s copied with statement-level ones. A
+    refusal (a duplicate source id) surfaces as SQLAlchemy's exception, as from any other
+    statement, so the import reports it the same way.
+    """
+    filled = (batch for batch in batches if batch and len(batch[0]))
+    head = next(filled, None)
+    if head is None:
+        return
+    first()
+    quote = connection.dialect.identifier_preparer.quote
+    names = ", ".join(quote(name) for name in [*columns, *constants])
+    sql = f"COPY {quote(table.name)} ({names}) FROM STDIN"
+    fixed = tuple(constants.values())
+    everything = range(len(columns))
+    dbapi = connection.dialect.dbapi
+    driver = connection.connection.driver_connection
+    try:
+        with driver.cursor() as cursor, cursor.copy(sql) as copy:  # type: ignore[union-attr]
+            for batch in chain([head], filled):
+                for row in zip(*_convert(batch, converters, everything), strict=True):
+                    copy.write_row(row + fixed)
+    except dbapi.Error as exc:  # type: ignore[union-attr]
+        raise DBAPIError.instance(sql, None, exc, dbapi.Error) from exc  # type: ignore[union-attr]
 
 
 @contextmanager

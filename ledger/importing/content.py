@@ -51,7 +51,9 @@ def check_content(data: bytes, filename: str, limits: ImportLimits) -> None:
     for magic, what in _MAGIC.items():
         if data.startswith(magic):
             raise ImportRejected(f"{filename} is {what}, not a CSV or OFX file; export it as CSV")
-    if not data.startswith(_UTF16_BOMS) and b"\x00" in data[:65536]:
+    # NUL anywhere, not only near the start: no bank writes one into a CSV or OFX file, and
+    # PostgreSQL text cannot hold it (an id cell with one failed the whole insert there).
+    if not data.startswith(_UTF16_BOMS) and b"\x00" in data:
         raise ImportRejected(f"{filename} is a binary file, not a CSV or OFX export")
 
 
