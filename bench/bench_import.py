@@ -1,6 +1,6 @@
 """CSV import throughput into SQLite, against raw ``sqlite3`` inserts of the same rows.
 
-    python bench/bench_import.py [--rows 200000] [--repeat 3] [--with-model]
+    python bench/bench_import.py [--rows 200000] [--repeat 3] [--with-model] [--postgres URL]
 
 Generates a deterministic bank-style CSV (DD/MM/YYYY dates, decimal amounts, noisy card
 descriptors from a few hundred merchants, half the rows with a memo), imports it with
@@ -15,7 +15,8 @@ another name (every row a duplicate) and undoing the import. Prints the best and
 median rows per second of each over the rounds, and the import's ratio to the floor
 measured in the same round (the machine may be shared: the ratio varies less than the
 times). ``--with-model`` also times importing a second such file for a user whose model was
-trained on the first, so that the classifier scores every row.
+trained on the first, so that the classifier scores every row; ``--postgres URL`` times
+the import end to end into a PostgreSQL database too.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import argparse
 import csv
 import datetime as dt
 import gc
+import os
 import random
 import sqlite3
 import statistics
@@ -31,6 +33,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from sqlalchemy import create_engine
 
 from ledger.classifier import train_and_save
 from ledger.crypto import KeyRing, generate_key, use_keyring
@@ -69,7 +73,8 @@ def generate(path: Path, rows: int, seed: int = 1) -> int:
     return total
 
 
-def _ledger(path: Path) -> tuple[object, int]:
+def _ledger(path: Path | str) -> tuple[object, int]:
+    """A fresh ledger at ``path`` (a SQLite file or a database URL) with one user."""
     engine = make_engine(str(path))
     create_schema(engine)
     sessions = session_factory(engine)
@@ -178,6 +183,31 @@ def _with_model(work: Path, first: Path, second: Path, n: int, run: int) -> floa
     return elapsed
 
 
+def _postgres_import(url: str, csv_path: Path, n: int, cents: int, run: int) -> float:
+    """Seconds to import ``csv_path`` into a new schema of the PostgreSQL database at ``url``
+    (dropped afterwards); the stored rows are checked as on SQLite."""
+    schema = f"bench_import_{os.getpid()}_{run}"
+    admin = create_engine(url)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    try:
+        sessions, user_id = _ledger(f"{url}?options=-csearch_path%3D{schema}")
+        started = time.perf_counter()
+        report = import_path(sessions, csv_path, user_id=user_id, account="Checking",
+                             options=ImportOptions(model_dir=csv_path.parent / "models"))
+        elapsed = time.perf_counter() - started
+        engine = sessions.kw["bind"]  # type: ignore[attr-defined]
+        with engine.connect() as conn:
+            stored = conn.exec_driver_sql("SELECT count(*), sum(amount) FROM transactions").one()
+        engine.dispose()
+        assert report.rows_added == n and tuple(stored) == (n, cents), (report, stored)
+        return elapsed
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
@@ -187,6 +217,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--with-model", action="store_true",
                         help="Also time importing a second file for a user with a model "
                              "trained on the first (about 10 s more per round).")
+    parser.add_argument("--postgres", metavar="URL",
+                        help="Also time the import into PostgreSQL at URL (without query "
+                             "string), e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test; "
+                             "each round uses a new schema, dropped afterwards.")
     args = parser.parse_args(argv)
     n = args.rows
     with tempfile.TemporaryDirectory() as tmp:
@@ -201,6 +235,9 @@ def main(argv: list[str] | None = None) -> int:
                 generate(second, n, seed=2)
                 for run, timings in enumerate(rounds):
                     timings["model"] = _with_model(work, csv_path, second, n, run)
+            if args.postgres:
+                for run, timings in enumerate(rounds):
+                    timings["postgres"] = _postgres_import(args.postgres, csv_path, n, cents, run)
     best = {key: min(r[key] for r in rounds) for key in rounds[0]}
     median = {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
     print(f"file: {n:,} rows, {size_mb:.1f} MB; python {sys.version.split()[0]}, "
@@ -213,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         "executemany": "raw executemany",
         "baseline": f"raw, {_PER_STATEMENT} rows/statement",
         "model": "import, trained model",
+        "postgres": "import into PostgreSQL",
     }
     for key, label in labels.items():
         if key not in best:
