@@ -189,11 +189,10 @@ def _insert_sqlite(
     (VALUES ...)``, not once per row: binding is Python work, and an import's constant
     columns (user, account, currency, batch...) are half of its parameters.
     """
-    quote = connection.dialect.identifier_preparer.quote
-    names = ", ".join(quote(name) for name in [*columns, *constants])
+    target = _target(connection, table, [*columns, *constants])
     picked = ", ".join([*(f"column{i + 1}" for i in range(len(columns))), *"?" * len(constants)])
-    head = (f"INSERT INTO {quote(table.name)} ({names}) SELECT {picked} FROM (VALUES "
-            if constants else f"INSERT INTO {quote(table.name)} ({names}) VALUES ")
+    head = (f"INSERT INTO {target} SELECT {picked} FROM (VALUES " if constants
+            else f"INSERT INTO {target} VALUES ")
     tail = ")" if constants else ""
     group = f"({', '.join('?' * len(columns))})"
     driver = connection.connection.driver_connection
@@ -214,6 +213,12 @@ def _insert_sqlite(
         for count, parameters in prepared:
             first()
             connection.exec_driver_sql(head + ", ".join([group] * count) + tail, parameters)
+
+
+def _target(connection: Connection, table: Table, names: Sequence[str]) -> str:
+    """``"table" ("column", ...)``, quoted for the connection's database."""
+    quote = connection.dialect.identifier_preparer.quote
+    return f"{quote(table.name)} ({', '.join(quote(name) for name in names)})"
 
 
 def _copy_postgresql(
@@ -239,9 +244,7 @@ def _copy_postgresql(
     if head is None:
         return
     first()
-    quote = connection.dialect.identifier_preparer.quote
-    names = ", ".join(quote(name) for name in [*columns, *constants])
-    sql = f"COPY {quote(table.name)} ({names}) FROM STDIN"
+    sql = f"COPY {_target(connection, table, [*columns, *constants])} FROM STDIN"
     fixed = tuple(constants.values())
     everything = range(len(columns))
     dbapi = connection.dialect.dbapi

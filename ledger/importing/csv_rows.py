@@ -14,7 +14,6 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import suppress
 from decimal import Decimal
-from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
@@ -23,17 +22,14 @@ from ledger.importing.normalise import (
     ValueProblem,
     display_payee,
     parse_amount,
+    parse_plain_amounts,
     safe_text,
 )
 from ledger.importing.records import ImportLimits, ParsedRow, RowBatch, RowError
-from ledger.money import CENT
 
 _OUTFLOW_MARKS = frozenset({"d", "dr", "debit", "s", "soll", "-", "out", "withdrawal"})
 _INFLOW_MARKS = frozenset({"c", "cr", "credit", "h", "haben", "+", "in", "deposit"})
 _MEMO_MAX = 500
-_PLAIN_AMOUNTS = re.compile(r"(?:-?\d{1,12}(?:\.\d{1,2})?\n)*")
-"""A column of plain amounts (``-12.50``), one per line: checked with one match, then
-converted without ``parse_amount``'s per-cell rules (as its own fast path does)."""
 
 
 def _lookup(cells: Sequence[str], convert: Callable[[str], Any]) -> list[Any]:
@@ -154,11 +150,9 @@ class RowParser:
         Same values as ``parse``: a statement repeats its dates, amounts and payees, so
         looking up each distinct cell's value is several times faster than a call per row.
         """
-        if not records or "direction" in self.cols:
+        if not records or "direction" in self.cols or self.padded != self.width:
             return None
         lines, rows = zip(*records, strict=True)
-        if self.padded != self.width:
-            return None
         if set(map(len, rows)) != {self.width}:
             rows = self._fitted(rows)
             if rows is None:
@@ -203,11 +197,9 @@ class RowParser:
 
         if "amount" in self.cols:
             cells = columns[self.cols["amount"]]
-            text = "\n".join(cells) + "\n"
-            if (self.decimal == "." and not self.negate and text.count("\n") == len(cells)
-                    and _PLAIN_AMOUNTS.fullmatch(text)):
-                return list(map(Decimal.quantize, map(Decimal, cells), repeat(CENT)))
-            return _lookup(cells, read)
+            plain = (parse_plain_amounts(cells) if self.decimal == "." and not self.negate
+                     else None)
+            return plain if plain is not None else _lookup(cells, read)
         zero = Decimal("0.00")
 
         def magnitude(text: str) -> Decimal | None:
